@@ -40,3 +40,9 @@ impl MappedFile {
         Gguf::parse(&self.map)
     }
 }
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}

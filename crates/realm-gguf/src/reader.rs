@@ -154,6 +154,14 @@ fn parse_inner(bytes: &[u8], file_size: u64) -> Result<Gguf<'_>> {
     }
     let n_tensors_at = cur.offset();
     let n_tensors = cur.u64("tensor count")?;
+    if n_tensors > MAX_TENSORS {
+        return Err(GgufError::TooMany {
+            what: "tensor",
+            count: n_tensors,
+            limit: MAX_TENSORS,
+            offset: n_tensors_at,
+        });
+    }
     let n_kv_at = cur.offset();
     let n_kv = cur.u64("metadata count")?;
     check_count(&cur, "metadata entry", n_kv, MAX_KV, MIN_KV_SIZE, n_kv_at)?;

@@ -1,0 +1,195 @@
+//! `realm bench` (measured like llama-bench) and `realm perplexity` (chunked like
+//! llama-perplexity).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use realm_runtime::Session;
+use serde_json::json;
+
+use super::generate::RunArgs;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Prompt tokens processed in one batch (pp test).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    n_prompt: usize,
+    /// Tokens generated one at a time from an empty context (tg test).
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    n_gen: usize,
+    /// Repetitions of each test (after one warm-up run).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    reps: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Mean and sample standard deviation.
+fn stats(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Tokens like llama-bench's: a fixed pseudo-random sequence of valid ids.
+fn bench_tokens(n: usize, n_vocab: usize) -> Vec<u32> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n_vocab as u64) as u32
+        })
+        .collect()
+}
+
+pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    if a.reps == 0 {
+        bail!("--repetitions must be at least 1");
+    }
+    let engine = a.run.load()?;
+    let n_vocab = engine.config().n_vocab;
+    let mut s = a.run.session(&engine, a.n_prompt.max(a.n_gen))?;
+    s.max_batch = a.n_prompt.max(1);
+    let mut pp = Vec::new();
+    let mut tg = Vec::new();
+    for rep in 0..=a.reps {
+        if a.n_prompt > 0 {
+            let toks = bench_tokens(a.n_prompt, n_vocab);
+            s.reset();
+            let t = Instant::now();
+            s.prefill(&toks)?;
+            let secs = t.elapsed().as_secs_f64();
+            if rep > 0 {
+                pp.push(a.n_prompt as f64 / secs);
+            }
+        }
+        if a.n_gen > 0 {
+            let secs = decode_run(&mut s, a.n_gen, n_vocab)?;
+            if rep > 0 {
+                tg.push(a.n_gen as f64 / secs);
+            }
+        }
+    }
+    let info = engine.backend_info();
+    let (pp_mean, pp_sd) = if pp.is_empty() { (0.0, 0.0) } else { stats(&pp) };
+    let (tg_mean, tg_sd) = if tg.is_empty() { (0.0, 0.0) } else { stats(&tg) };
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "model": a.run.model.display().to_string(), "backend": info.name, "device": info.device,
+                "details": info.details, "threads": a.run.threads, "n_prompt": a.n_prompt, "n_gen": a.n_gen,
+                "repetitions": a.reps, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "pp_runs": pp,
+                "tg_tok_s": tg_mean, "tg_tok_s_sd": tg_sd, "tg_runs": tg,
+            })
+        );
+    } else {
+        println!(
+            "model: {}  backend: {} ({})  {}",
+            a.run.model.display(),
+            info.name,
+            info.device,
+            info.details.join(", ")
+        );
+        if a.n_prompt > 0 {
+            println!("pp{:<5} {pp_mean:>10.2} ± {pp_sd:.2} tok/s", a.n_prompt);
+        }
+        if a.n_gen > 0 {
+            println!("tg{:<5} {tg_mean:>10.2} ± {tg_sd:.2} tok/s", a.n_gen);
+        }
+    }
+    Ok(())
+}
+
+/// Generate `n` tokens one at a time from an empty context; returns seconds.
+fn decode_run(s: &mut Session<'_>, n: usize, n_vocab: usize) -> anyhow::Result<f64> {
+    let toks = bench_tokens(n, n_vocab);
+    s.reset();
+    let t = Instant::now();
+    for (i, &tok) in toks.iter().enumerate() {
+        s.prefill(&toks[..=i]).with_context(|| format!("decode step {i} (token {tok})"))?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+#[derive(clap::Args)]
+pub struct PerplexityArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Text file to score.
+    #[arg(long, short = 'f')]
+    file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Score at most this many chunks (0 = all).
+    #[arg(long, default_value_t = 0)]
+    chunks: usize,
+}
+
+/// Perplexity with llama-perplexity's chunking: the text is cut into chunks of `n_ctx` tokens,
+/// each evaluated in a fresh context (its first token replaced by BOS when the model adds one),
+/// and only the second half of each chunk is scored.
+pub fn perplexity(a: PerplexityArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let engine = a.run.load()?;
+    let n_ctx = if a.run.ctx == 0 { 512 } else { a.run.ctx };
+    let tok = engine.tokenizer();
+    let tokens = tok.tokenize(&text, true, false);
+    let mut n_chunk = tokens.len() / n_ctx;
+    if a.chunks > 0 {
+        n_chunk = n_chunk.min(a.chunks);
+    }
+    if n_chunk == 0 {
+        bail!("{} tokens is less than one chunk of {n_ctx}", tokens.len());
+    }
+    let mut s = Session::new(&engine, n_ctx, realm_runtime::KvDtype::F16)?;
+    let n_vocab = engine.config().n_vocab;
+    let first = n_ctx / 2;
+    let (mut nll, mut count) = (0.0f64, 0usize);
+    let mut per_chunk = Vec::new();
+    for c in 0..n_chunk {
+        let mut chunk = tokens[c * n_ctx..(c + 1) * n_ctx].to_vec();
+        if let (true, Some(bos)) = (tok.add_bos(), tok.bos()) {
+            chunk[0] = bos;
+        }
+        s.reset();
+        let logits = s.eval_all(&chunk)?;
+        for j in first..n_ctx - 1 {
+            let row = &logits[j * n_vocab..(j + 1) * n_vocab];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+            let target = tokens[c * n_ctx + j + 1] as usize;
+            nll += lse - row[target] as f64;
+            count += 1;
+        }
+        let ppl = (nll / count as f64).exp();
+        per_chunk.push(ppl);
+        if !a.json {
+            eprint!("[{}]{ppl:.4} ", c + 1);
+        }
+    }
+    let ppl = (nll / count as f64).exp();
+    if a.json {
+        println!(
+            "{}",
+            json!({"ppl": ppl, "n_ctx": n_ctx, "chunks": n_chunk, "tokens_scored": count, "per_chunk": per_chunk})
+        );
+    } else {
+        eprintln!();
+        println!("perplexity: {ppl:.4} over {n_chunk} chunks of {n_ctx} tokens ({count} scored)");
+    }
+    Ok(())
+}

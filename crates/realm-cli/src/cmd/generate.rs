@@ -1,0 +1,237 @@
+//! `realm generate`, `realm bench`, `realm perplexity`, `realm chat`: the engine from the CLI.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use realm_runtime::{
+    BackendKind, ChatMessage, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
+    KvDtype, SamplingParams, Session,
+};
+use serde_json::json;
+
+/// Options shared by every command that runs the model.
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// Path to a GGUF file.
+    pub model: PathBuf,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Backend: cpu, cpu-scalar.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Context size (0 = the model's training context, at most 4096).
+    #[arg(long = "ctx-size", short = 'c', default_value_t = 0)]
+    pub ctx: usize,
+    /// KV cache type: f16 or f32.
+    #[arg(long, default_value = "f16")]
+    pub kv: String,
+}
+
+impl RunArgs {
+    pub fn load(&self) -> anyhow::Result<Engine> {
+        let backend = BackendKind::from_name(&self.backend)
+            .with_context(|| format!("unknown backend '{}' (cpu, cpu-scalar)", self.backend))?;
+        let opts = EngineOptions { device: DeviceOptions { backend, threads: self.threads } };
+        Engine::load_path(&self.model, opts)
+            .with_context(|| format!("cannot load {}", self.model.display()))
+    }
+
+    pub fn session<'e>(&self, engine: &'e Engine, at_least: usize) -> anyhow::Result<Session<'e>> {
+        let n_ctx = match self.ctx {
+            0 => engine.n_ctx_train().min(4096).max(at_least),
+            n => n,
+        };
+        let kv = match self.kv.as_str() {
+            "f16" => KvDtype::F16,
+            "f32" => KvDtype::F32,
+            other => bail!("unknown KV cache type '{other}' (f16, f32)"),
+        };
+        Ok(Session::new(engine, n_ctx, kv)?)
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct SampleArgs {
+    /// Sampling temperature (0 = greedy).
+    #[arg(long)]
+    temperature: Option<f32>,
+    #[arg(long)]
+    top_k: Option<u32>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long)]
+    min_p: Option<f32>,
+    #[arg(long)]
+    repeat_penalty: Option<f32>,
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl SampleArgs {
+    fn params(&self, default_temperature: f32) -> SamplingParams {
+        let d = SamplingParams::default();
+        SamplingParams {
+            temperature: self.temperature.unwrap_or(default_temperature),
+            top_k: self.top_k.unwrap_or(d.top_k),
+            top_p: self.top_p.unwrap_or(d.top_p),
+            min_p: self.min_p.unwrap_or(d.min_p),
+            repeat_penalty: self.repeat_penalty.unwrap_or(d.repeat_penalty),
+            seed: self.seed.unwrap_or(d.seed),
+            ..d
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["prompt", "prompt_file"]))]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The prompt text.
+    #[arg(long, short = 'p')]
+    prompt: Option<String>,
+    /// A file holding the prompt.
+    #[arg(long)]
+    prompt_file: Option<PathBuf>,
+    /// Parse special-token text in the prompt.
+    #[arg(long)]
+    special: bool,
+    /// Tokens to generate.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 64)]
+    n: usize,
+    #[command(flatten)]
+    sample: SampleArgs,
+    /// Stop strings (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print {"prompt_tokens", "tokens", "text"} as JSON instead of streaming text.
+    #[arg(long)]
+    json: bool,
+    /// Write the logits of the last prompt position (little-endian f32) to this file.
+    #[arg(long)]
+    logits_out: Option<PathBuf>,
+}
+
+pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    let text = match (&a.prompt, &a.prompt_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        (None, None) => bail!("give --prompt or --prompt-file"),
+    };
+    let engine = a.run.load()?;
+    let prompt = engine.tokenizer().tokenize(&text, true, a.special);
+    let mut s = a.run.session(&engine, prompt.len() + a.n)?;
+    if let Some(path) = &a.logits_out {
+        let (logits, _) = s.prefill(&prompt)?;
+        let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let req = GenerateRequest {
+        prompt: prompt.clone(),
+        max_tokens: a.n,
+        sampling: a.sample.params(0.0),
+        stop: a.stop.clone(),
+        special_text: false,
+    };
+    let stdout = std::io::stdout();
+    let out = s.generate(&req, Some(interrupt_flag()), |e| {
+        if a.json {
+            return;
+        }
+        let (Event::Token { text, .. } | Event::Flush { text }) = e;
+        let mut lock = stdout.lock();
+        let _ = lock.write_all(text.as_bytes());
+        let _ = lock.flush();
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            json!({"prompt_tokens": prompt, "tokens": out.tokens, "text": out.text, "finish_reason": out.finish.as_str()})
+        );
+    } else {
+        println!();
+        let n = out.tokens.len();
+        eprintln!(
+            "[{} prompt tokens in {:.3} s ({} reused), {n} tokens in {:.3} s: {:.1} tok/s, finish: {:?}]",
+            prompt.len(),
+            out.prompt_seconds,
+            out.reused,
+            out.decode_seconds,
+            n as f64 / out.decode_seconds.max(1e-9),
+            out.finish
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// System prompt.
+    #[arg(long)]
+    system: Option<String>,
+    /// Most tokens per answer.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 512)]
+    n: usize,
+    #[command(flatten)]
+    sample: SampleArgs,
+}
+
+/// Interactive chat: the model's chat template, streaming answers, Ctrl-C stops the answer.
+pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
+    let engine = a.run.load()?;
+    let mut s = a.run.session(&engine, 0)?;
+    let mut messages: Vec<ChatMessage> = a.system.iter().map(ChatMessage::system).collect();
+    let flag = interrupt_flag();
+    let stdin = std::io::stdin();
+    eprintln!(
+        "realm chat: {} on {} — empty line or Ctrl-D quits, Ctrl-C stops an answer",
+        a.run.model.display(),
+        engine.backend_info().name
+    );
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        messages.push(ChatMessage::user(line.trim_end()));
+        let rendered = engine.chat_template().render(&messages, true)?;
+        let prompt = engine.tokenizer().tokenize(&rendered, true, true);
+        let req = GenerateRequest {
+            prompt,
+            max_tokens: a.n,
+            sampling: a.sample.params(SamplingParams::default().temperature),
+            stop: Vec::new(),
+            special_text: false,
+        };
+        flag.store(false, Ordering::Relaxed);
+        let out = s.generate(&req, Some(flag), |e| {
+            let (Event::Token { text, .. } | Event::Flush { text }) = e;
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        })?;
+        println!();
+        messages.push(ChatMessage::assistant(out.text));
+    }
+    Ok(())
+}
+
+/// A flag set by SIGINT (Ctrl-C), so an answer stops and the program goes on.
+fn interrupt_flag() -> &'static AtomicBool {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    extern "C" fn on_sigint(_: libc::c_int) {
+        FLAG.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: installs an async-signal-safe handler (one atomic store).
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    &FLAG
+}
