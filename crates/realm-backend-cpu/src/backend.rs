@@ -1,0 +1,309 @@
+//! `impl Backend for CpuBackend`: shape checks (every bad shape is an error, never a panic),
+//! then the op in the backend's mode. The CPU runs each op as it is called.
+
+use std::future::Future;
+
+use realm_core::{
+    Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, Result, RopeParams,
+    WeightDesc, shape_err,
+};
+
+use crate::ops::attention::{self, Attn};
+use crate::ops::{elementwise, norm, rope};
+use crate::tensor::{CpuKv, CpuTensor, CpuWeight};
+use crate::{CpuBackend, CpuMode, matmul};
+
+fn same_shape(op: &'static str, what: &str, a: (usize, usize), b: (usize, usize)) -> Result<()> {
+    if a == b { Ok(()) } else { Err(shape_err(op, format!("{what}: {a:?} vs {b:?}"))) }
+}
+
+fn panicked(op: &'static str) -> CoreError {
+    CoreError::Backend { op, detail: "a worker thread panicked".into() }
+}
+
+impl CpuBackend {
+    fn check_kv_layer(&self, op: &'static str, kv: &CpuKv, layer: usize) -> Result<()> {
+        if layer < kv.layers.len() {
+            Ok(())
+        } else {
+            Err(shape_err(op, format!("layer {layer} of a cache with {} layers", kv.layers.len())))
+        }
+    }
+
+    fn check_attention(
+        &self,
+        q: &CpuTensor,
+        kv: &CpuKv,
+        p: &AttentionParams,
+        out: &CpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "attention";
+        let d = &kv.desc;
+        if p.n_head_kv == 0 || !p.n_head.is_multiple_of(p.n_head_kv) {
+            return Err(shape_err(OP, format!("{} heads over {} KV heads", p.n_head, p.n_head_kv)));
+        }
+        if (p.n_head_kv, p.head_dim, p.head_dim_v) != (d.n_head_kv, d.head_dim, d.head_dim_v) {
+            return Err(shape_err(
+                OP,
+                format!(
+                    "params (n_head_kv, head_dim, head_dim_v) = {:?}, cache has {:?}",
+                    (p.n_head_kv, p.head_dim, p.head_dim_v),
+                    (d.n_head_kv, d.head_dim, d.head_dim_v)
+                ),
+            ));
+        }
+        if p.window == Some(0) {
+            return Err(shape_err(OP, "a window of 0 positions"));
+        }
+        same_shape(OP, "q", q.shape(), (q.rows, p.n_head * p.head_dim))?;
+        same_shape(OP, "out", out.shape(), (q.rows, p.n_head * p.head_dim_v))?;
+        let end = p.start_pos.saturating_add(q.rows);
+        if end > d.n_ctx {
+            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
+        }
+        Ok(())
+    }
+}
+
+impl Backend for CpuBackend {
+    type Tensor = CpuTensor;
+    type Weight = CpuWeight;
+    type Kv = CpuKv;
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo { name: "cpu", device: Self::device(), details: self.details() }
+    }
+
+    fn upload(&self, desc: WeightDesc) -> Result<CpuWeight> {
+        CpuWeight::new(desc)
+    }
+
+    fn tensor(&self, rows: usize, cols: usize) -> Result<CpuTensor> {
+        CpuTensor::zeros(rows, cols)
+    }
+
+    fn shape(&self, t: &CpuTensor) -> (usize, usize) {
+        t.shape()
+    }
+
+    fn kv_cache(&self, desc: KvDesc) -> Result<CpuKv> {
+        CpuKv::new(desc)
+    }
+
+    fn embed(&self, table: &CpuWeight, tokens: &[u32], out: &mut CpuTensor) -> Result<()> {
+        const OP: &str = "embed";
+        same_shape(OP, "out", out.shape(), (tokens.len(), table.cols))?;
+        for (&tok, row) in tokens.iter().zip(out.data.chunks_exact_mut(table.cols.max(1))) {
+            if tok as usize >= table.rows {
+                return Err(shape_err(
+                    OP,
+                    format!("token {tok} outside a table of {} rows", table.rows),
+                ));
+            }
+            realm_quant::dequantize(table.ty, table.row(tok as usize), row)
+                .map_err(|e| CoreError::Backend { op: OP, detail: e.to_string() })?;
+        }
+        Ok(())
+    }
+
+    fn rms_norm(
+        &self,
+        x: &CpuTensor,
+        weight: &CpuWeight,
+        group: usize,
+        eps: f32,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "rms_norm";
+        if group == 0 || !x.cols.is_multiple_of(group) || weight.numel() != group {
+            return Err(shape_err(
+                OP,
+                format!(
+                    "{} columns in groups of {group} with a weight of {}",
+                    x.cols,
+                    weight.numel()
+                ),
+            ));
+        }
+        same_shape(OP, "out", out.shape(), x.shape())?;
+        let w = weight.to_f32(OP)?;
+        norm::rms_norm(&x.data, &w, eps, &mut out.data);
+        Ok(())
+    }
+
+    fn matmul(
+        &self,
+        w: &CpuWeight,
+        bias: Option<&CpuWeight>,
+        x: &CpuTensor,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "matmul";
+        if x.cols != w.cols {
+            return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
+        }
+        same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
+        let bias = match bias {
+            Some(b) if b.numel() != w.rows => {
+                return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
+            }
+            Some(b) => Some(b.to_f32(OP)?),
+            None => None,
+        };
+        match self.mode {
+            CpuMode::Scalar => {
+                matmul::scalar::matmul(w, bias.as_deref(), &x.data, x.rows, &mut out.data)
+            }
+            CpuMode::Auto | CpuMode::Portable => matmul::fast(
+                &self.pool,
+                self.isa,
+                w,
+                bias.as_deref(),
+                &x.data,
+                x.rows,
+                &mut out.data,
+            ),
+        }
+    }
+
+    fn rope(&self, x: &mut CpuTensor, p: &RopeParams) -> Result<()> {
+        const OP: &str = "rope";
+        if p.head_dim == 0 || !p.rope_dim.is_multiple_of(2) || p.rope_dim > p.head_dim {
+            return Err(shape_err(
+                OP,
+                format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim),
+            ));
+        }
+        same_shape(OP, "x", x.shape(), (x.rows, p.n_heads * p.head_dim))?;
+        let mut cache = vec![(0.0f32, 0.0f32); p.rope_dim / 2];
+        for (r, row) in x.data.chunks_exact_mut(x.cols.max(1)).enumerate() {
+            rope::cache(p.start_pos + r, p.rope_dim, p.freq_base, p.freq_scale, &mut cache);
+            for head in row.chunks_exact_mut(p.head_dim) {
+                rope::rotate(&mut head[..p.rope_dim], &cache, p.style);
+            }
+        }
+        Ok(())
+    }
+
+    fn kv_store(
+        &self,
+        kv: &mut CpuKv,
+        layer: usize,
+        start_pos: usize,
+        k: &CpuTensor,
+        v: &CpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "kv_store";
+        self.check_kv_layer(OP, kv, layer)?;
+        let d = kv.desc;
+        same_shape(OP, "k", k.shape(), (k.rows, d.n_head_kv * d.head_dim))?;
+        same_shape(OP, "v", v.shape(), (k.rows, d.n_head_kv * d.head_dim_v))?;
+        let end = start_pos.saturating_add(k.rows);
+        if end > d.n_ctx {
+            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
+        }
+        let l = &mut kv.layers[layer];
+        l.k.write(start_pos * k.cols, &k.data)?;
+        l.v.write(start_pos * v.cols, &v.data)
+    }
+
+    fn attention(
+        &self,
+        q: &CpuTensor,
+        kv: &CpuKv,
+        layer: usize,
+        p: &AttentionParams,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        self.check_kv_layer("attention", kv, layer)?;
+        self.check_attention(q, kv, p, out)?;
+        if q.rows == 0 {
+            return Ok(());
+        }
+        // llama.cpp multiplies an f16 K cache with the query converted to f16 (the vec-dot type
+        // of F16 is F16, in both its flash and non-flash paths): round the query the same way.
+        let rounded: Vec<f32>;
+        let q_data = if kv.desc.dtype == realm_core::KvDtype::F16 {
+            rounded = q.data.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
+            &rounded
+        } else {
+            &q.data
+        };
+        let a = Attn { q: q_data, layer: &kv.layers[layer], desc: &kv.desc, p, n: q.rows };
+        match self.mode {
+            CpuMode::Scalar => {
+                attention::scalar(&a, &mut out.data);
+                Ok(())
+            }
+            CpuMode::Auto | CpuMode::Portable => {
+                attention::fast(&self.pool, self.isa, &a, &mut out.data)
+                    .map_err(|_| panicked("attention"))
+            }
+        }
+    }
+
+    fn glu(
+        &self,
+        gate: &CpuTensor,
+        up: &CpuTensor,
+        act: Activation,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        same_shape("glu", "up", up.shape(), gate.shape())?;
+        same_shape("glu", "out", out.shape(), gate.shape())?;
+        elementwise::glu(&gate.data, &up.data, act, &mut out.data);
+        Ok(())
+    }
+
+    fn add(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
+        same_shape("add", "y", y.shape(), x.shape())?;
+        for (a, &b) in x.data.iter_mut().zip(&y.data) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    fn scale(&self, x: &mut CpuTensor, s: f32) -> Result<()> {
+        x.data.iter_mut().for_each(|v| *v *= s);
+        Ok(())
+    }
+
+    fn softcap(&self, x: &mut CpuTensor, cap: f32) -> Result<()> {
+        if cap == 0.0 || !cap.is_finite() {
+            return Err(CoreError::Backend {
+                op: "softcap",
+                detail: format!("cap {cap} must be finite and non-zero"),
+            });
+        }
+        x.data.iter_mut().for_each(|v| *v = elementwise::softcap(*v, cap));
+        Ok(())
+    }
+
+    fn copy_rows(&self, x: &CpuTensor, start: usize, out: &mut CpuTensor) -> Result<()> {
+        const OP: &str = "copy_rows";
+        if out.cols != x.cols || start.saturating_add(out.rows) > x.rows {
+            return Err(shape_err(
+                OP,
+                format!("rows {start}..+{:?} of {:?}", out.shape(), x.shape()),
+            ));
+        }
+        out.data.copy_from_slice(&x.data[start * x.cols..(start + out.rows) * x.cols]);
+        Ok(())
+    }
+
+    fn argmax(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        same_shape("argmax", "out", out.shape(), (x.rows, 1))?;
+        for (o, row) in out.data.iter_mut().zip(x.data.chunks_exact(x.cols.max(1))) {
+            *o = elementwise::argmax(row) as f32;
+        }
+        Ok(())
+    }
+
+    fn submit(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> {
+        std::future::ready(Ok(t.data.clone()))
+    }
+}

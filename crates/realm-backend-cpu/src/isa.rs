@@ -1,0 +1,41 @@
+//! Run-time choice of the instruction set the fast paths use.
+
+/// The SIMD level of the fast paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// Plain Rust that LLVM auto-vectorizes for whatever the build targets (SSE2 on x86_64,
+    /// NEON on aarch64, simd128 on wasm32 when enabled).
+    Portable,
+    /// x86_64 AVX2 + FMA + F16C, detected at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2Token),
+}
+
+/// Proof that AVX2, FMA and F16C were detected on this CPU: only [`Isa::detect`] makes one,
+/// so code holding it may call `#[target_feature(enable = "avx2,fma,f16c")]` functions.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx2Token(());
+
+impl Isa {
+    /// The best level this CPU supports.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+        {
+            return Self::Avx2(Avx2Token(()));
+        }
+        Self::Portable
+    }
+
+    /// A line for `BackendInfo::details`.
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Self::Portable => format!("{} portable (auto-vectorized)", std::env::consts::ARCH),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2(_) => "x86_64 avx2+fma+f16c".to_string(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Activations quantized to 8 bits for the integer dot products, stored as separate arrays
+//! (quants, f32 scales, sums) rather than GGUF blocks, so kernels load them aligned-free and
+//! convert no f16 scale per block.
+//!
+//! The arithmetic follows llama.cpp `ggml/src/ggml-quants.c` `quantize_row_q8_0_ref`,
+//! `quantize_row_q8_1_ref` and `quantize_row_q8_K_ref` (commit
+//! `0c1e57098bba43ac29e6e3b677cdceebdd22334f`), as `realm_quant`'s reference quantizer does:
+//! the scale of a Q8_0/Q8_1 block is rounded to f16 as ggml stores it, so a dot product here
+//! sees the same activation values llama.cpp's CPU backend sees (up to its SIMD quantizer
+//! rounding ties to even where the reference rounds them away from zero).
+
+use realm_quant::QK_K;
+
+use crate::pool::{ChunkPanicked, SharedMut, ThreadPool};
+
+/// Which 8-bit activation format a weight type's kernel takes (ggml's `vec_dot_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActKind {
+    /// 32 per block, one scale.
+    Q8_0,
+    /// 32 per block, a scale and `d · Σq` (for formats with a min).
+    Q8_1,
+    /// 256 per block, an f32 scale and per-16 sums of the quants.
+    Q8K,
+}
+
+impl ActKind {
+    pub(crate) fn block(self) -> usize {
+        match self {
+            Self::Q8_0 | Self::Q8_1 => 32,
+            Self::Q8K => QK_K,
+        }
+    }
+}
+
+/// `n` quantized activation rows of `k` values.
+pub(crate) struct QActs {
+    kind: ActKind,
+    k: usize,
+    qs: Vec<i8>,
+    /// One scale per block.
+    d: Vec<f32>,
+    /// Q8_1: `d · Σq` per block (rounded to f16, as ggml stores it). Q8_K: unused.
+    s: Vec<f32>,
+    /// Q8_K: `Σq` over each 16 values.
+    bsums: Vec<i16>,
+}
+
+/// One quantized activation row.
+#[derive(Clone, Copy)]
+pub(crate) struct ActRow<'a> {
+    pub(crate) qs: &'a [i8],
+    pub(crate) d: &'a [f32],
+    pub(crate) s: &'a [f32],
+    pub(crate) bsums: &'a [i16],
+}
+
+impl QActs {
+    /// Quantizes the `n` rows of `x` (`[n, k]`, `k` a multiple of the block size), rows in
+    /// parallel on `pool`.
+    pub(crate) fn new(
+        kind: ActKind,
+        x: &[f32],
+        n: usize,
+        k: usize,
+        pool: &ThreadPool,
+    ) -> Result<Self, ChunkPanicked> {
+        let nb = k / kind.block();
+        let mut qs = vec![0i8; n * k];
+        let mut d = vec![0.0f32; n * nb];
+        let mut s = vec![0.0f32; if kind == ActKind::Q8_1 { n * nb } else { 0 }];
+        let mut bsums = vec![0i16; if kind == ActKind::Q8K { n * k / 16 } else { 0 }];
+        {
+            let (qs_w, d_w) = (SharedMut::new(&mut qs), SharedMut::new(&mut d));
+            let (s_w, b_w) = (SharedMut::new(&mut s), SharedMut::new(&mut bsums));
+            let rows_per_chunk = (16384 / k.max(1)).max(1);
+            pool.run(n.div_ceil(rows_per_chunk), &|c| {
+                for r in c * rows_per_chunk..((c + 1) * rows_per_chunk).min(n) {
+                    let src = &x[r * k..(r + 1) * k];
+                    // SAFETY: row `r` belongs to chunk `c` only, and each array's range for a
+                    // row is disjoint from every other row's.
+                    let (q, dd) = unsafe { (qs_w.range(r * k, k), d_w.range(r * nb, nb)) };
+                    let (Some(q), Some(dd)) = (q, dd) else { continue };
+                    match kind {
+                        ActKind::Q8_0 => quantize_q8_0(src, q, dd, None),
+                        ActKind::Q8_1 => {
+                            // SAFETY: as above.
+                            let sums = unsafe { s_w.range(r * nb, nb) };
+                            quantize_q8_0(src, q, dd, sums);
+                        }
+                        ActKind::Q8K => {
+                            // SAFETY: as above.
+                            if let Some(b) = unsafe { b_w.range(r * k / 16, k / 16) } {
+                                quantize_q8_k(src, q, dd, b);
+                            }
+                        }
+                    }
+                }
+            })?;
+        }
+        Ok(Self { kind, k, qs, d, s, bsums })
+    }
+
+    pub(crate) fn row(&self, r: usize) -> ActRow<'_> {
+        let nb = self.k / self.kind.block();
+        let per_s = if self.s.is_empty() { 0 } else { nb };
+        ActRow {
+            qs: self.qs.get(r * self.k..(r + 1) * self.k).unwrap_or_default(),
+            d: self.d.get(r * nb..(r + 1) * nb).unwrap_or_default(),
+            s: self.s.get(r * per_s..(r + 1) * per_s).unwrap_or_default(),
+            bsums: self.bsums.get(r * self.k / 16..(r + 1) * self.k / 16).unwrap_or_default(),
+        }
+    }
+}
+
+fn f16_round(v: f32) -> f32 {
+    half::f16::from_f32(v).to_f32()
+}
+
+/// Q8_0 (and with `sums`, Q8_1) blocks of 32: `d = amax / 127`, `q = round(x / d)`.
+fn quantize_q8_0(x: &[f32], qs: &mut [i8], d: &mut [f32], mut sums: Option<&mut [f32]>) {
+    for (b, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
+        let mut amax = 0.0f32;
+        for &v in xb {
+            amax = if amax > v.abs() { amax } else { v.abs() };
+        }
+        let db = amax / 127.0;
+        let id = if db != 0.0 { 1.0 / db } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            *q = (v * id).round() as i8;
+            sum += i32::from(*q);
+        }
+        d[b] = f16_round(db);
+        if let Some(s) = sums.as_deref_mut() {
+            s[b] = f16_round(sum as f32 * db);
+        }
+    }
+}
+
+/// Q8_K blocks of 256: `d = max / -127` (signed), `q = nearest(x / d)` (ties to even, as
+/// ggml's `nearest_int`), plus per-16 sums.
+fn quantize_q8_k(x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i16]) {
+    let blocks = x.chunks_exact(QK_K).zip(qs.chunks_exact_mut(QK_K));
+    for (b, (xb, qb)) in blocks.enumerate() {
+        let (mut max, mut amax) = (0.0f32, 0.0f32);
+        for &v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let sums = &mut bsums[b * 16..(b + 1) * 16];
+        if amax == 0.0 {
+            d[b] = 0.0;
+            qb.fill(0);
+            sums.fill(0);
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (s, g) in sums.iter_mut().zip(qb.chunks_exact(16)) {
+            *s = g.iter().map(|&q| i16::from(q)).sum();
+        }
+        d[b] = 1.0 / iscale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use realm_quant::GgmlType;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 * 0.37 + seed as f32).sin() * 3.0).powi(3)).collect()
+    }
+
+    /// The separate arrays hold exactly what realm-quant's reference quantizer writes.
+    #[test]
+    fn matches_the_reference_quantizer() {
+        let pool = ThreadPool::new(2);
+        let (n, k) = (3, 512);
+        let mut x = values(n * k, 1);
+        x[40..72].fill(0.0);
+        for (kind, ty) in [
+            (ActKind::Q8_0, GgmlType::Q8_0),
+            (ActKind::Q8_1, GgmlType::Q8_1),
+            (ActKind::Q8K, GgmlType::Q8_K),
+        ] {
+            let acts = QActs::new(kind, &x, n, k, &pool).unwrap();
+            for r in 0..n {
+                let bytes = realm_quant::quantize_to_vec(ty, &x[r * k..(r + 1) * k]).unwrap();
+                let row = acts.row(r);
+                let bs = ty.type_size();
+                for (b, blk) in bytes.chunks_exact(bs).enumerate() {
+                    let f16 = |o: usize| half::f16::from_le_bytes([blk[o], blk[o + 1]]).to_f32();
+                    match kind {
+                        ActKind::Q8_0 => {
+                            assert_eq!(row.d[b], f16(0));
+                            let q: Vec<i8> = blk[2..].iter().map(|&v| v as i8).collect();
+                            assert_eq!(&row.qs[b * 32..(b + 1) * 32], &q[..]);
+                        }
+                        ActKind::Q8_1 => {
+                            assert_eq!((row.d[b], row.s[b]), (f16(0), f16(2)));
+                            let q: Vec<i8> = blk[4..].iter().map(|&v| v as i8).collect();
+                            assert_eq!(&row.qs[b * 32..(b + 1) * 32], &q[..]);
+                        }
+                        ActKind::Q8K => {
+                            let d = f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]);
+                            assert_eq!(row.d[b], d);
+                            let q: Vec<i8> = blk[4..260].iter().map(|&v| v as i8).collect();
+                            assert_eq!(&row.qs[b * 256..(b + 1) * 256], &q[..]);
+                            for g in 0..16 {
+                                let s = i16::from_le_bytes([blk[260 + 2 * g], blk[261 + 2 * g]]);
+                                assert_eq!(row.bsums[b * 16 + g], s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

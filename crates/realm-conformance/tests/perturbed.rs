@@ -1,0 +1,187 @@
+//! The suite must be able to fail: a backend that perturbs one op's result (by 5%, well
+//! outside every budget) is reported on exactly that op, and the same wrapper without a
+//! perturbation passes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+
+use realm_backend_cpu::{CpuBackend, CpuConfig, CpuKv, CpuMode, CpuTensor, CpuWeight};
+use realm_conformance::Failure;
+use realm_core::{
+    Activation, AttentionParams, Backend, BackendInfo, KvDesc, Result, RopeParams, WeightDesc,
+};
+
+/// Delegates to a CPU backend and scales the output of the op named `target` by 1.05.
+struct Perturbed {
+    inner: CpuBackend,
+    target: &'static str,
+}
+
+impl Perturbed {
+    fn new(target: &'static str) -> Self {
+        Self { inner: CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto }), target }
+    }
+
+    fn touch(&self, op: &str, t: &mut CpuTensor) -> Result<()> {
+        if op == self.target { self.inner.scale(t, 1.05) } else { Ok(()) }
+    }
+}
+
+impl Backend for Perturbed {
+    type Tensor = CpuTensor;
+    type Weight = CpuWeight;
+    type Kv = CpuKv;
+
+    fn info(&self) -> BackendInfo {
+        self.inner.info()
+    }
+    fn upload(&self, desc: WeightDesc) -> Result<CpuWeight> {
+        self.inner.upload(desc)
+    }
+    fn tensor(&self, rows: usize, cols: usize) -> Result<CpuTensor> {
+        self.inner.tensor(rows, cols)
+    }
+    fn shape(&self, t: &CpuTensor) -> (usize, usize) {
+        self.inner.shape(t)
+    }
+    fn kv_cache(&self, desc: KvDesc) -> Result<CpuKv> {
+        self.inner.kv_cache(desc)
+    }
+    fn embed(&self, table: &CpuWeight, tokens: &[u32], out: &mut CpuTensor) -> Result<()> {
+        self.inner.embed(table, tokens, out)?;
+        // Inputs reach the backend through embed: perturb only tables that are not inputs.
+        if table.shape().0 == 16 { self.touch("embed", out) } else { Ok(()) }
+    }
+    fn rms_norm(
+        &self,
+        x: &CpuTensor,
+        w: &CpuWeight,
+        group: usize,
+        eps: f32,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        self.inner.rms_norm(x, w, group, eps, out)?;
+        self.touch("rms_norm", out)
+    }
+    fn matmul(
+        &self,
+        w: &CpuWeight,
+        bias: Option<&CpuWeight>,
+        x: &CpuTensor,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        self.inner.matmul(w, bias, x, out)?;
+        self.touch("matmul", out)
+    }
+    fn rope(&self, x: &mut CpuTensor, p: &RopeParams) -> Result<()> {
+        self.inner.rope(x, p)?;
+        self.touch("rope", x)
+    }
+    fn kv_store(
+        &self,
+        kv: &mut CpuKv,
+        layer: usize,
+        start: usize,
+        k: &CpuTensor,
+        v: &CpuTensor,
+    ) -> Result<()> {
+        if self.target == "kv_store" {
+            // Store the keys one position late: a classic off-by-one.
+            return self.inner.kv_store(
+                kv,
+                layer,
+                (start + 1).min(kv.desc().n_ctx - k.shape().0),
+                k,
+                v,
+            );
+        }
+        self.inner.kv_store(kv, layer, start, k, v)
+    }
+    fn attention(
+        &self,
+        q: &CpuTensor,
+        kv: &CpuKv,
+        layer: usize,
+        p: &AttentionParams,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        self.inner.attention(q, kv, layer, p, out)?;
+        self.touch("attention", out)
+    }
+    fn glu(
+        &self,
+        g: &CpuTensor,
+        u: &CpuTensor,
+        act: Activation,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        self.inner.glu(g, u, act, out)?;
+        self.touch("glu", out)
+    }
+    fn add(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
+        self.inner.add(x, y)?;
+        self.touch("add", x)
+    }
+    fn scale(&self, x: &mut CpuTensor, s: f32) -> Result<()> {
+        self.inner.scale(x, s)?;
+        self.touch("scale", x)
+    }
+    fn softcap(&self, x: &mut CpuTensor, cap: f32) -> Result<()> {
+        self.inner.softcap(x, cap)?;
+        self.touch("softcap", x)
+    }
+    fn copy_rows(&self, x: &CpuTensor, start: usize, out: &mut CpuTensor) -> Result<()> {
+        self.inner.copy_rows(x, start, out)?;
+        self.touch("copy_rows", out)
+    }
+    fn argmax(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        self.inner.argmax(x, out)?;
+        self.touch("argmax", out)
+    }
+    fn submit(&self) -> Result<()> {
+        self.inner.submit()
+    }
+    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> {
+        self.inner.read(t)
+    }
+}
+
+type Suite = fn(&Perturbed) -> Vec<Failure>;
+
+const SUITES: [(&str, Suite); 12] = [
+    ("embed", realm_conformance::embed),
+    ("rms_norm", realm_conformance::rms_norm),
+    ("matmul", realm_conformance::matmul),
+    ("rope", realm_conformance::rope),
+    ("kv_store", realm_conformance::attention),
+    ("attention", realm_conformance::attention),
+    ("glu", realm_conformance::glu),
+    ("add", realm_conformance::add),
+    ("scale", realm_conformance::scale),
+    ("softcap", realm_conformance::softcap),
+    ("copy_rows", realm_conformance::copy_rows),
+    ("argmax", realm_conformance::argmax),
+];
+
+#[test]
+fn each_perturbed_op_is_reported() {
+    for (target, suite) in SUITES {
+        let failures = suite(&Perturbed::new(target));
+        assert!(!failures.is_empty(), "a perturbed {target} passed");
+        // Every op's suite fails in full, not by luck in one case.
+        println!("{target}: {} failures, e.g. {}", failures.len(), failures[0]);
+    }
+}
+
+#[test]
+fn the_unperturbed_wrapper_passes_everything() {
+    let failures = realm_conformance::run_all(&Perturbed::new("none"));
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn a_perturbation_is_reported_only_where_it_is() {
+    let failures = realm_conformance::run_all(&Perturbed::new("softcap"));
+    assert!(!failures.is_empty());
+    assert!(failures.iter().all(|f| f.case.starts_with("softcap")), "{failures:?}");
+}

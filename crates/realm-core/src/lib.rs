@@ -1,0 +1,134 @@
+//! realm-core: THE CONTRACT between the model code and every backend (CPU, WebGPU, later CUDA).
+//!
+//! The op set is small and fused to what a llama-family forward pass needs (embed, rms_norm,
+//! matmul, rope, kv_store, attention, glu, add, scale, softcap, argmax, copy_rows), not a general
+//! tensor library: fewer dispatches per token on WebGPU and less surface per backend.
+//!
+//! Execution model: ops are *recorded* in call order. A CPU backend may run each op as it is
+//! called; a GPU backend records them into a command buffer. [`Backend::submit`] ends a step (one
+//! per decode step); [`Backend::read`] is the only way data comes back and is `async`, so the same
+//! model code drives a WebGPU device in the browser (where readback must await) and the CPU.
+//!
+//! Shapes: an activation [`Backend::Tensor`] is a row-major f32 matrix `[rows, cols]` where a row
+//! is one token position. Weights are matrices `[rows = out features, cols = in features]` stored
+//! as GGUF blocks along `cols` (ggml's `ne[0]`), or vectors (norm weights, biases).
+
+mod error;
+mod params;
+
+pub use error::{CoreError, Result, shape_err};
+pub use params::{
+    Activation, AttentionParams, BackendInfo, KvDesc, KvDtype, RopeParams, RopeStyle, SharedBytes,
+    WeightDesc, WeightLayout,
+};
+pub use realm_quant::GgmlType;
+
+use std::future::Future;
+
+/// A compute backend. Handles (`Tensor`, `Weight`, `Kv`) are opaque; only the backend that made
+/// them may use them.
+pub trait Backend {
+    /// An f32 activation matrix `[rows, cols]` in device memory.
+    type Tensor;
+    /// A weight matrix or vector, in whatever layout the backend chose at upload.
+    type Weight;
+    /// The key/value cache of every layer.
+    type Kv;
+
+    /// What this backend is, and which paths (SIMD level, GPU tier, ...) it chose and why.
+    fn info(&self) -> BackendInfo;
+
+    /// Upload one weight from its GGUF bytes. The CPU backend may keep a reference to the bytes
+    /// (memory-mapped, no copy); a GPU backend copies them to device buffers.
+    fn upload(&self, desc: WeightDesc) -> Result<Self::Weight>;
+
+    /// A new activation matrix of `rows × cols` (contents unspecified until written).
+    fn tensor(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
+
+    /// The shape `(rows, cols)` of a tensor.
+    fn shape(&self, t: &Self::Tensor) -> (usize, usize);
+
+    /// Allocate the KV cache.
+    fn kv_cache(&self, desc: KvDesc) -> Result<Self::Kv>;
+
+    /// `out[i] = dequant(table row tokens[i])` for each token. `out` is `[tokens.len(), n_embd]`.
+    fn embed(&self, table: &Self::Weight, tokens: &[u32], out: &mut Self::Tensor) -> Result<()>;
+
+    /// RMSNorm over groups of `group` consecutive values of each row (`group = cols` for a plain
+    /// norm, `group = head_dim` for per-head q/k norms), times `weight[group]`.
+    fn rms_norm(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Weight,
+        group: usize,
+        eps: f32,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// `out[r, o] = Σ_c w[o, c] · x[r, c] (+ bias[o])`: `x` is `[n, in]`, `out` is `[n, out]`.
+    fn matmul(
+        &self,
+        w: &Self::Weight,
+        bias: Option<&Self::Weight>,
+        x: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// Rotary position embedding in place on `x = [n, n_heads · head_dim]`; row `r` is at
+    /// position `p.start_pos + r`.
+    fn rope(&self, x: &mut Self::Tensor, p: &RopeParams) -> Result<()>;
+
+    /// Store `k` and `v` (`[n, n_head_kv · head_dim]`) of `layer` at positions
+    /// `start_pos .. start_pos + n`.
+    fn kv_store(
+        &self,
+        kv: &mut Self::Kv,
+        layer: usize,
+        start_pos: usize,
+        k: &Self::Tensor,
+        v: &Self::Tensor,
+    ) -> Result<()>;
+
+    /// Causal attention of `q = [n, n_head · head_dim]` (row `r` at position `start_pos + r`)
+    /// over the cached keys/values of `layer` at positions `0 ..= start_pos + r` (or the last
+    /// `window` of them). `out` is `[n, n_head · head_dim_v]`.
+    fn attention(
+        &self,
+        q: &Self::Tensor,
+        kv: &Self::Kv,
+        layer: usize,
+        p: &AttentionParams,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// Gated linear unit: `out = act(gate) · up`, elementwise.
+    fn glu(
+        &self,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        act: Activation,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    /// `x += y`, elementwise.
+    fn add(&self, x: &mut Self::Tensor, y: &Self::Tensor) -> Result<()>;
+
+    /// `x *= s`, elementwise.
+    fn scale(&self, x: &mut Self::Tensor, s: f32) -> Result<()>;
+
+    /// `x = cap · tanh(x / cap)`, elementwise (logit soft-capping).
+    fn softcap(&self, x: &mut Self::Tensor, cap: f32) -> Result<()>;
+
+    /// Copy rows `start .. start + out.rows` of `x` into `out`.
+    fn copy_rows(&self, x: &Self::Tensor, start: usize, out: &mut Self::Tensor) -> Result<()>;
+
+    /// Index of the largest value of each row (ties to the lowest index), as f32 values in
+    /// `out = [rows, 1]` (exact for indices below 2^24): greedy decoding reads back 4 bytes.
+    fn argmax(&self, x: &Self::Tensor, out: &mut Self::Tensor) -> Result<()>;
+
+    /// End the current step: everything recorded so far is sent to the device.
+    fn submit(&self) -> Result<()>;
+
+    /// Read a tensor back (after the ops that write it were submitted).
+    fn read(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>>;
+}

@@ -1,0 +1,126 @@
+//! Op parameter structs and descriptors shared by every backend.
+
+use std::sync::Arc;
+
+use realm_quant::GgmlType;
+
+/// Bytes that outlive the upload: a memory-mapped file or an owned buffer, shared.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// How a weight is used, which may decide its layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// A matrix used by `matmul` (`[rows, cols]`, rows = out features).
+    Matrix,
+    /// An embedding table read by `embed` (and maybe also by `matmul` when tied).
+    Embedding,
+    /// A vector (norm weight, bias).
+    Vector,
+}
+
+/// One weight to upload: `rows × cols` values of `ty`, at `bytes[offset .. offset + len]`.
+#[derive(Clone)]
+pub struct WeightDesc {
+    pub name: String,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub layout: WeightLayout,
+    pub bytes: SharedBytes,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl std::fmt::Debug for WeightDesc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeightDesc")
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("layout", &self.layout)
+            .field("offset", &self.offset)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl WeightDesc {
+    /// The weight's bytes.
+    pub fn data(&self) -> &[u8] {
+        let all = (*self.bytes).as_ref();
+        all.get(self.offset..self.offset.saturating_add(self.len)).unwrap_or_default()
+    }
+}
+
+/// Rotary embedding style (llama.cpp `LLAMA_ROPE_TYPE_NORM` / `_NEOX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Rotate adjacent pairs `(x[2i], x[2i+1])` (llama, mistral).
+    Normal,
+    /// Rotate halves `(x[i], x[i + d/2])` (qwen2/3, gemma).
+    Neox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RopeParams {
+    pub n_heads: usize,
+    pub head_dim: usize,
+    /// Leading dimensions of each head that are rotated (the rest pass through).
+    pub rope_dim: usize,
+    pub start_pos: usize,
+    pub freq_base: f32,
+    /// Linear position scaling (1.0 = none).
+    pub freq_scale: f32,
+    pub style: RopeStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionParams {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+    pub start_pos: usize,
+    /// Multiplier of `q·k` (usually `1/sqrt(head_dim)`).
+    pub scale: f32,
+    /// Sliding window: attend only to the last `window` positions (inclusive of the current).
+    pub window: Option<usize>,
+    /// Soft-cap of attention scores (`cap · tanh(s / cap)`).
+    pub softcap: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvDtype {
+    F16,
+    F32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvDesc {
+    pub n_layer: usize,
+    pub n_ctx: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+    pub dtype: KvDtype,
+}
+
+/// The activation of a gated linear unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// SwiGLU: `silu(g) · u`.
+    Silu,
+    /// GeGLU with the tanh approximation of GELU (gemma).
+    GeluTanh,
+}
+
+/// What a backend reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    pub name: &'static str,
+    /// The device or CPU model.
+    pub device: String,
+    /// Which code paths were chosen (SIMD level, threads, shader tier) and why.
+    pub details: Vec<String>,
+}
