@@ -1,0 +1,234 @@
+//! The forward pass of a llama-family block stack, expressed in the backend's fused ops.
+//!
+//! Follows llama.cpp's graphs (`src/models/llama.cpp`, `qwen2.cpp`, `qwen3.cpp`, `gemma3.cpp`
+//! at commit 0c1e570): pre-norm attention and gated FFN with residual adds; gemma adds
+//! embedding scaling, per-head q/k norms, post-attention/post-FFN norms and GeGLU.
+
+use realm_core::{AttentionParams, Backend, KvDesc, KvDtype, RopeParams};
+
+use crate::error::{ModelError, Result};
+use crate::weights::Model;
+
+/// Which positions of the batch need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last position (generation).
+    Last,
+    /// Every position (perplexity, teacher forcing).
+    All,
+}
+
+/// Tokens at consecutive positions starting at `start_pos`.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub tokens: &'a [u32],
+    pub start_pos: usize,
+    pub logits: Logits,
+}
+
+/// Activation buffers for a batch of `n` tokens, reused across calls of the same size.
+pub struct Scratch<B: Backend> {
+    n: usize,
+    x: B::Tensor,
+    h: B::Tensor,
+    q: B::Tensor,
+    qn: B::Tensor,
+    k: B::Tensor,
+    kn: B::Tensor,
+    v: B::Tensor,
+    att: B::Tensor,
+    o: B::Tensor,
+    o2: B::Tensor,
+    gate: B::Tensor,
+    up: B::Tensor,
+    act: B::Tensor,
+    last: B::Tensor,
+    last_norm: B::Tensor,
+    all_norm: B::Tensor,
+    logits_last: B::Tensor,
+    logits_all: Option<B::Tensor>,
+}
+
+impl<B: Backend> Scratch<B> {
+    /// The batch size these buffers are for.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
+impl<B: Backend> Model<B> {
+    /// The KV cache descriptor for a context of `n_ctx` positions.
+    pub fn kv_desc(&self, n_ctx: usize, dtype: KvDtype) -> KvDesc {
+        let h = &self.config.hparams;
+        KvDesc {
+            n_layer: self.config.n_layer(),
+            n_ctx,
+            n_head_kv: h.n_head_kv as usize,
+            head_dim: h.head_dim_k as usize,
+            head_dim_v: h.head_dim_v as usize,
+            dtype,
+        }
+    }
+
+    /// Buffers for batches of `n` tokens.
+    pub fn scratch(&self, b: &B, n: usize) -> Result<Scratch<B>> {
+        let c = &self.config;
+        let (e, ff) = (c.n_embd(), c.hparams.n_ff as usize);
+        let t = |cols: usize| b.tensor(n, cols);
+        Ok(Scratch {
+            n,
+            x: t(e)?,
+            h: t(e)?,
+            q: t(c.q_dim())?,
+            qn: t(c.q_dim())?,
+            k: t(c.kv_dim())?,
+            kn: t(c.kv_dim())?,
+            v: t(c.v_dim())?,
+            att: t(c.attn_out_dim())?,
+            o: t(e)?,
+            o2: t(e)?,
+            gate: t(ff)?,
+            up: t(ff)?,
+            act: t(ff)?,
+            last: b.tensor(1, e)?,
+            last_norm: b.tensor(1, e)?,
+            all_norm: t(e)?,
+            logits_last: b.tensor(1, c.n_vocab)?,
+            logits_all: None,
+        })
+    }
+
+    /// Run the batch's tokens at positions `start_pos ..` and record the logits of the rows
+    /// asked for. Returns the logits tensor (`[1, n_vocab]` or `[n, n_vocab]`); the caller
+    /// submits and reads it. `s` must have been made for `batch.tokens.len()` tokens, and the KV
+    /// cache `kv` holds `n_ctx` positions.
+    pub fn forward<'s>(
+        &self,
+        b: &B,
+        kv: &mut B::Kv,
+        n_ctx: usize,
+        batch: &Batch<'_>,
+        s: &'s mut Scratch<B>,
+    ) -> Result<&'s B::Tensor> {
+        let Batch { tokens, start_pos, logits: which } = *batch;
+        let c = &self.config;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(ModelError::EmptyBatch);
+        }
+        if n != s.n {
+            return Err(realm_core::shape_err(
+                "forward",
+                format!("scratch for {} tokens, batch of {n}", s.n),
+            )
+            .into());
+        }
+        if start_pos + n > n_ctx {
+            return Err(ModelError::ContextExceeded { needed: start_pos + n, n_ctx });
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(ModelError::BadToken { id, n_vocab: c.n_vocab });
+        }
+        let h = &c.hparams;
+        let (e, eps) = (c.n_embd(), h.rms_eps);
+        let hd = h.head_dim_k as usize;
+
+        b.embed(&self.token_embd, tokens, &mut s.x)?;
+        if let Some(scale) = c.embed_scale {
+            b.scale(&mut s.x, scale)?;
+        }
+        for (il, w) in self.layers.iter().enumerate() {
+            b.rms_norm(&s.x, &w.attn_norm, e, eps, &mut s.h)?;
+            b.matmul(&w.wq, w.bq.as_ref(), &s.h, &mut s.q)?;
+            b.matmul(&w.wk, w.bk.as_ref(), &s.h, &mut s.k)?;
+            b.matmul(&w.wv, w.bv.as_ref(), &s.h, &mut s.v)?;
+            let (q, k) = match (&w.q_norm, &w.k_norm) {
+                (Some(qn), Some(kn)) => {
+                    b.rms_norm(&s.q, qn, hd, eps, &mut s.qn)?;
+                    b.rms_norm(&s.k, kn, hd, eps, &mut s.kn)?;
+                    (&mut s.qn, &mut s.kn)
+                }
+                _ => (&mut s.q, &mut s.k),
+            };
+            let rope = |n_heads: u32| RopeParams {
+                n_heads: n_heads as usize,
+                head_dim: hd,
+                rope_dim: h.rope_dim as usize,
+                start_pos,
+                freq_base: c.layer_rope_base[il],
+                freq_scale: 1.0,
+                style: c.rope_style,
+            };
+            b.rope(q, &rope(h.n_head))?;
+            b.rope(k, &rope(h.n_head_kv))?;
+            b.kv_store(kv, il, start_pos, k, &s.v)?;
+            let ap = AttentionParams {
+                n_head: h.n_head as usize,
+                n_head_kv: h.n_head_kv as usize,
+                head_dim: hd,
+                head_dim_v: h.head_dim_v as usize,
+                start_pos,
+                scale: c.attn_scale,
+                window: c.layer_window[il],
+                softcap: h.attn_softcap,
+            };
+            b.attention(q, kv, il, &ap, &mut s.att)?;
+            b.matmul(&w.wo, None, &s.att, &mut s.o)?;
+            residual(b, &mut s.x, &s.o, w.post_attn_norm.as_ref(), e, eps, &mut s.o2)?;
+
+            b.rms_norm(&s.x, &w.ffn_norm, e, eps, &mut s.h)?;
+            b.matmul(&w.ffn_gate, None, &s.h, &mut s.gate)?;
+            b.matmul(&w.ffn_up, None, &s.h, &mut s.up)?;
+            b.glu(&s.gate, &s.up, c.activation, &mut s.act)?;
+            b.matmul(&w.ffn_down, None, &s.act, &mut s.o)?;
+            residual(b, &mut s.x, &s.o, w.post_ffn_norm.as_ref(), e, eps, &mut s.o2)?;
+        }
+        let out_w = self.output.as_ref().unwrap_or(&self.token_embd);
+        let logits = match which {
+            Logits::Last => {
+                b.copy_rows(&s.x, n - 1, &mut s.last)?;
+                b.rms_norm(&s.last, &self.output_norm, e, eps, &mut s.last_norm)?;
+                b.matmul(out_w, None, &s.last_norm, &mut s.logits_last)?;
+                &mut s.logits_last
+            }
+            Logits::All => {
+                b.rms_norm(&s.x, &self.output_norm, e, eps, &mut s.all_norm)?;
+                let logits = match s.logits_all.take() {
+                    Some(t) => t,
+                    None => b.tensor(n, c.n_vocab)?,
+                };
+                let logits = s.logits_all.insert(logits);
+                b.matmul(out_w, None, &s.all_norm, logits)?;
+                logits
+            }
+        };
+        if let Some(cap) = c.final_softcap {
+            b.softcap(logits, cap)?;
+        }
+        Ok(logits)
+    }
+}
+
+/// `x += norm(y)` when the block has a post-norm (gemma), else `x += y`.
+fn residual<B: Backend>(
+    b: &B,
+    x: &mut B::Tensor,
+    y: &B::Tensor,
+    post_norm: Option<&B::Weight>,
+    e: usize,
+    eps: f32,
+    tmp: &mut B::Tensor,
+) -> Result<()> {
+    match post_norm {
+        Some(w) => {
+            b.rms_norm(y, w, e, eps, tmp)?;
+            b.add(x, tmp)?;
+        }
+        None => b.add(x, y)?,
+    }
+    Ok(())
+}

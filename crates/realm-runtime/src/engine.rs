@@ -1,0 +1,69 @@
+//! The engine: a model file loaded onto a backend, with its tokenizer and chat template.
+
+use std::sync::Arc;
+
+use realm_core::{BackendInfo, SharedBytes};
+use realm_gguf::Gguf;
+use realm_model::ModelConfig;
+use realm_tokenizer::{ChatTemplate, Tokenizer};
+
+use crate::device::{Device, DeviceOptions};
+use crate::error::Result;
+
+/// Engine options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineOptions {
+    pub device: DeviceOptions,
+}
+
+/// A loaded model. Weights stay in the memory-mapped file (CPU) or on the device; nothing is
+/// copied twice. Sessions borrow the engine.
+pub struct Engine {
+    pub(crate) device: Device,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) template: ChatTemplate,
+}
+
+impl Engine {
+    /// Load from a path (memory-mapped).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_path(path: impl AsRef<std::path::Path>, opts: EngineOptions) -> Result<Engine> {
+        let map = realm_gguf::MappedFile::open(path)?;
+        Engine::load_shared(Arc::new(map), opts)
+    }
+
+    /// Load from bytes in memory.
+    pub fn load_bytes(bytes: Vec<u8>, opts: EngineOptions) -> Result<Engine> {
+        Engine::load_shared(Arc::new(bytes), opts)
+    }
+
+    /// Load from shared bytes (a mapped file or a buffer).
+    pub fn load_shared(bytes: SharedBytes, opts: EngineOptions) -> Result<Engine> {
+        let gguf = Gguf::parse((*bytes).as_ref())?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
+        let device = Device::load(opts.device, &gguf, bytes.clone())?;
+        Ok(Engine { device, tokenizer, template })
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn chat_template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        self.device.config()
+    }
+
+    pub fn backend_info(&self) -> BackendInfo {
+        self.device.info()
+    }
+
+    /// The model's trained context length.
+    pub fn n_ctx_train(&self) -> usize {
+        self.config().hparams.context_length as usize
+    }
+}

@@ -1,0 +1,219 @@
+//! A session: one conversation's KV cache and the generation loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use realm_core::KvDtype;
+use realm_model::Logits;
+use realm_sampling::{Sampler, SamplingParams, StopScan, StopStrings};
+use realm_tokenizer::StreamDecoder;
+
+use crate::device::DeviceState;
+use crate::engine::Engine;
+use crate::error::{Result, RuntimeError};
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An end-of-generation token.
+    Eog,
+    /// A stop string matched (it is not part of the text).
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The context window is full.
+    ContextFull,
+    /// Cancelled by the caller.
+    Cancelled,
+}
+
+impl FinishReason {
+    /// OpenAI's `finish_reason` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Eog | FinishReason::Stop => "stop",
+            FinishReason::Length | FinishReason::ContextFull => "length",
+            FinishReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A streaming event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// A sampled token and the text that became complete with it (may be empty: a partial
+    /// UTF-8 character, or text held back because it may start a stop string).
+    Token { id: u32, text: &'a str },
+    /// Text released when generation ends without a stop string (held-back bytes).
+    Flush { text: &'a str },
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: Vec<u32>,
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    /// Render special tokens (e.g. `<|im_end|>`) in the text.
+    pub special_text: bool,
+}
+
+/// The result of a generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub finish: FinishReason,
+    /// Prompt tokens whose KV entries were reused from the previous call.
+    pub reused: usize,
+    pub prompt_seconds: f64,
+    pub decode_seconds: f64,
+}
+
+/// One conversation: a KV cache of `n_ctx` positions on the engine's backend.
+pub struct Session<'e> {
+    engine: &'e Engine,
+    state: DeviceState,
+    n_ctx: usize,
+    /// Tokens whose keys/values are in the cache, in position order.
+    cached: Vec<u32>,
+    /// Largest prompt chunk evaluated at once.
+    pub max_batch: usize,
+}
+
+impl<'e> Session<'e> {
+    pub fn new(engine: &'e Engine, n_ctx: usize, kv_dtype: KvDtype) -> Result<Session<'e>> {
+        if n_ctx == 0 {
+            return Err(RuntimeError::Invalid("n_ctx must be positive".into()));
+        }
+        let state = engine.device.new_state(n_ctx, kv_dtype)?;
+        Ok(Session { engine, state, n_ctx, cached: Vec::new(), max_batch: 512 })
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Forget the cached prefix.
+    pub fn reset(&mut self) {
+        self.cached.clear();
+    }
+
+    /// Evaluate `tokens` after the cached ones and return the logits of every position.
+    pub fn eval_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let start = self.cached.len();
+        self.check_fits(start + tokens.len())?;
+        let out =
+            self.engine.device.eval(&mut self.state, tokens, start, Logits::All, self.max_batch)?;
+        self.cached.extend_from_slice(tokens);
+        Ok(out)
+    }
+
+    /// Evaluate the prompt, reusing the longest cached prefix, and return the last logits.
+    pub fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)> {
+        if prompt.is_empty() {
+            return Err(RuntimeError::EmptyPrompt);
+        }
+        self.check_fits(prompt.len())?;
+        let common = self.cached.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        // At least the last prompt token is evaluated, to get its logits.
+        let reuse = common.min(prompt.len() - 1);
+        self.cached.truncate(reuse);
+        let logits = self.engine.device.eval(
+            &mut self.state,
+            &prompt[reuse..],
+            reuse,
+            Logits::Last,
+            self.max_batch,
+        )?;
+        self.cached.extend_from_slice(&prompt[reuse..]);
+        Ok((logits, reuse))
+    }
+
+    fn check_fits(&self, n: usize) -> Result<()> {
+        if n > self.n_ctx {
+            return Err(RuntimeError::PromptTooLong { prompt: n, n_ctx: self.n_ctx });
+        }
+        Ok(())
+    }
+
+    /// Generate: prefill the prompt, then sample until a stop rule fires. `on_event` sees each
+    /// token as it is produced; `cancel` stops the loop between tokens.
+    pub fn generate(
+        &mut self,
+        req: &GenerateRequest,
+        cancel: Option<&AtomicBool>,
+        mut on_event: impl FnMut(Event<'_>),
+    ) -> Result<Generation> {
+        let tok = &self.engine.tokenizer;
+        let n_vocab = self.engine.config().n_vocab;
+        let mut sampler = Sampler::new(req.sampling, n_vocab)?;
+        for &t in &req.prompt {
+            sampler.accept(t);
+        }
+        let stops = StopStrings::new(req.stop.clone());
+        let mut decoder = StreamDecoder::new(req.special_text);
+        let t0 = now();
+        let (mut logits, reused) = self.prefill(&req.prompt)?;
+        let prompt_seconds = now() - t0;
+        let t1 = now();
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let mut emitted = 0;
+        let finish = loop {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                break FinishReason::Cancelled;
+            }
+            if tokens.len() >= req.max_tokens {
+                break FinishReason::Length;
+            }
+            let id = sampler.sample(&logits)?;
+            sampler.accept(id);
+            tokens.push(id);
+            if tok.is_eog(id) {
+                break FinishReason::Eog;
+            }
+            text.push_str(&decoder.push(tok, id));
+            match stops.scan(&text, emitted) {
+                StopScan::Stop { at, .. } => {
+                    text.truncate(at);
+                    on_event(Event::Token { id, text: text.get(emitted..).unwrap_or("") });
+                    break FinishReason::Stop;
+                }
+                StopScan::Continue { safe_len } => {
+                    on_event(Event::Token { id, text: text.get(emitted..safe_len).unwrap_or("") });
+                    emitted = safe_len.max(emitted);
+                }
+            }
+            if self.cached.len() >= self.n_ctx {
+                break FinishReason::ContextFull;
+            }
+            let pos = self.cached.len();
+            logits = self.engine.device.eval(&mut self.state, &[id], pos, Logits::Last, 1)?;
+            self.cached.push(id);
+        };
+        if finish != FinishReason::Stop {
+            // Text held back (an incomplete character, a possible stop-string prefix) is final now.
+            text.push_str(&decoder.finish());
+            if let Some(rest) = text.get(emitted..).filter(|r| !r.is_empty()) {
+                on_event(Event::Flush { text: rest });
+            }
+        }
+        Ok(Generation { tokens, text, finish, reused, prompt_seconds, decode_seconds: now() - t1 })
+    }
+}
+
+/// Seconds on a monotonic clock (0 where none exists, e.g. bare wasm32).
+fn now() -> f64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        0.0
+    }
+}

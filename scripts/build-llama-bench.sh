@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build llama.cpp's llama-bench (the speed reference of BENCHMARKS.md) from the PyPI sdist
+# llama-cpp-python==0.3.36, which vendors llama.cpp 0c1e570. Nothing of it is committed; it is
+# built into the cache directory. Idempotent: prints the binary's path, building only if needed.
+set -euo pipefail
+CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
+DIR="$CACHE/llama.cpp-0c1e570"
+BIN="$DIR/build/bin/llama-bench"
+if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+
+if ! command -v cmake >/dev/null 2>&1; then
+  python3 -m pip install --quiet cmake >&2   # a binary wheel with the cmake executable
+fi
+mkdir -p "$CACHE/sdist"
+SDIST="$CACHE/sdist/llama_cpp_python-0.3.36.tar.gz"
+if [ ! -f "$SDIST" ]; then
+  # Fetch the sdist itself from the package index (pip download would try to build it).
+  link=$(curl -fsSL https://pypi.org/simple/llama-cpp-python/ | grep -o 'href="[^"]*llama_cpp_python-0.3.36.tar.gz#sha256=[0-9a-f]*"' | head -n 1)
+  url=${link#href=\"}; url=${url%\"}
+  sha=${url##*#sha256=}; url=${url%%#*}
+  curl -fsSL -o "$SDIST.tmp" "$url"
+  echo "$sha  $SDIST.tmp" | sha256sum -c --status || { echo "sha256 mismatch for the sdist" >&2; exit 1; }
+  mv "$SDIST.tmp" "$SDIST"
+fi
+rm -rf "$DIR.tmp" && mkdir -p "$DIR.tmp"
+tar -xzf "$SDIST" -C "$DIR.tmp" --strip-components=1
+rm -rf "$DIR" && mv "$DIR.tmp/vendor/llama.cpp" "$DIR" && rm -rf "$DIR.tmp"
+cmake -S "$DIR" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_OPENSSL=OFF \
+  -DLLAMA_CURL=OFF >&2
+cmake --build "$DIR/build" --target llama-bench -j "$(nproc)" >&2
+echo "$BIN"
