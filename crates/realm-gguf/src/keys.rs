@@ -57,6 +57,16 @@ pub const TOKENIZER_ADD_SEP: &str = "tokenizer.ggml.add_sep_token";
 pub const TOKENIZER_ADD_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
 pub const TOKENIZER_REMOVE_EXTRA_WS: &str = "tokenizer.ggml.remove_extra_whitespaces";
 pub const TOKENIZER_CHAT_TEMPLATE: &str = "tokenizer.chat_template";
+pub const TOKENIZER_FIM_PRE_ID: &str = "tokenizer.ggml.fim_pre_token_id";
+pub const TOKENIZER_FIM_SUF_ID: &str = "tokenizer.ggml.fim_suf_token_id";
+pub const TOKENIZER_FIM_MID_ID: &str = "tokenizer.ggml.fim_mid_token_id";
+pub const TOKENIZER_FIM_PAD_ID: &str = "tokenizer.ggml.fim_pad_token_id";
+pub const TOKENIZER_FIM_REP_ID: &str = "tokenizer.ggml.fim_rep_token_id";
+pub const TOKENIZER_FIM_SEP_ID: &str = "tokenizer.ggml.fim_sep_token_id";
+/// Older spellings of the FIM ids (read after the `fim_*` ones, as llama.cpp does).
+pub const TOKENIZER_PREFIX_ID: &str = "tokenizer.ggml.prefix_token_id";
+pub const TOKENIZER_SUFFIX_ID: &str = "tokenizer.ggml.suffix_token_id";
+pub const TOKENIZER_MIDDLE_ID: &str = "tokenizer.ggml.middle_token_id";
 
 /// Tokenizer metadata keys copied when a synthetic model borrows another model's vocabulary.
 pub fn is_tokenizer_key(key: &str) -> bool {

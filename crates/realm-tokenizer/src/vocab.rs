@@ -14,17 +14,6 @@ use crate::attr::{self, TokenAttr};
 use crate::error::{Result, TokenizerError};
 use crate::pretokenize::{self, PreTokenizer};
 
-// FIM ids are not in `realm_gguf::keys` yet; names from llama.cpp `src/llama-arch.cpp`.
-const FIM_PRE_ID: &str = "tokenizer.ggml.fim_pre_token_id";
-const FIM_SUF_ID: &str = "tokenizer.ggml.fim_suf_token_id";
-const FIM_MID_ID: &str = "tokenizer.ggml.fim_mid_token_id";
-const FIM_PAD_ID: &str = "tokenizer.ggml.fim_pad_token_id";
-const FIM_REP_ID: &str = "tokenizer.ggml.fim_rep_token_id";
-const FIM_SEP_ID: &str = "tokenizer.ggml.fim_sep_token_id";
-const PREFIX_ID: &str = "tokenizer.ggml.prefix_token_id";
-const SUFFIX_ID: &str = "tokenizer.ggml.suffix_token_id";
-const MIDDLE_ID: &str = "tokenizer.ggml.middle_token_id";
-
 /// Which tokenizer algorithm the vocabulary uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VocabKind {
@@ -228,15 +217,15 @@ fn read_specials(g: &Gguf<'_>, d: SpecialTokens, n: usize) -> Result<SpecialToke
     s.sep = special_id(g, keys::TOKENIZER_SEP_ID, d.sep, n)?;
     s.pad = special_id(g, keys::TOKENIZER_PAD_ID, d.pad, n)?;
     s.mask = special_id(g, keys::TOKENIZER_MASK_ID, d.mask, n)?;
-    s.fim_pre = special_id(g, FIM_PRE_ID, d.fim_pre, n)?;
-    s.fim_suf = special_id(g, FIM_SUF_ID, d.fim_suf, n)?;
-    s.fim_mid = special_id(g, FIM_MID_ID, d.fim_mid, n)?;
-    s.fim_pad = special_id(g, FIM_PAD_ID, d.fim_pad, n)?;
-    s.fim_rep = special_id(g, FIM_REP_ID, d.fim_rep, n)?;
-    s.fim_sep = special_id(g, FIM_SEP_ID, d.fim_sep, n)?;
-    s.fim_pre = special_id(g, PREFIX_ID, s.fim_pre, n)?;
-    s.fim_suf = special_id(g, SUFFIX_ID, s.fim_suf, n)?;
-    s.fim_mid = special_id(g, MIDDLE_ID, s.fim_mid, n)?;
+    s.fim_pre = special_id(g, keys::TOKENIZER_FIM_PRE_ID, d.fim_pre, n)?;
+    s.fim_suf = special_id(g, keys::TOKENIZER_FIM_SUF_ID, d.fim_suf, n)?;
+    s.fim_mid = special_id(g, keys::TOKENIZER_FIM_MID_ID, d.fim_mid, n)?;
+    s.fim_pad = special_id(g, keys::TOKENIZER_FIM_PAD_ID, d.fim_pad, n)?;
+    s.fim_rep = special_id(g, keys::TOKENIZER_FIM_REP_ID, d.fim_rep, n)?;
+    s.fim_sep = special_id(g, keys::TOKENIZER_FIM_SEP_ID, d.fim_sep, n)?;
+    s.fim_pre = special_id(g, keys::TOKENIZER_PREFIX_ID, s.fim_pre, n)?;
+    s.fim_suf = special_id(g, keys::TOKENIZER_SUFFIX_ID, s.fim_suf, n)?;
+    s.fim_mid = special_id(g, keys::TOKENIZER_MIDDLE_ID, s.fim_mid, n)?;
     Ok(s)
 }
 
