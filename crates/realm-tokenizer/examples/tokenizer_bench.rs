@@ -1,6 +1,6 @@
 //! Tokenizer load and throughput on real models (not a test: prints timings).
 //!
-//! `cargo run --release -p realm-tokenizer --example bench -- MODEL.gguf [MODEL.gguf ...]`
+//! `cargo run --release -p realm-tokenizer --example tokenizer_bench -- MODEL.gguf [MODEL.gguf ...]`
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
