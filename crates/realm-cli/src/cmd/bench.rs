@@ -138,6 +138,9 @@ pub struct PerplexityArgs {
     chunks: usize,
 }
 
+/// Positions whose logits are read back at once when scoring.
+const SCORE_SLICE: usize = 64;
+
 /// Perplexity with llama-perplexity's chunking: the text is cut into chunks of `n_ctx` tokens,
 /// each evaluated in a fresh context (its first token replaced by BOS when the model adds one),
 /// and only the second half of each chunk is scored.
@@ -166,9 +169,18 @@ pub fn perplexity(a: PerplexityArgs) -> anyhow::Result<()> {
             chunk[0] = bos;
         }
         s.reset();
-        let logits = s.eval_all(&chunk)?;
+        // The first half only fills the KV cache; the scored half's logits come in slices so a
+        // 262k vocabulary never needs all rows at once.
+        s.prefill(&chunk[..first])?;
+        let mut logits = Vec::new();
+        let mut base = first;
         for j in first..n_ctx - 1 {
-            let row = &logits[j * n_vocab..(j + 1) * n_vocab];
+            if j == base + logits.len() / n_vocab {
+                let end = (j + SCORE_SLICE).min(n_ctx - 1);
+                logits = s.eval_all(&chunk[j..end])?;
+                base = j;
+            }
+            let row = &logits[(j - base) * n_vocab..(j - base + 1) * n_vocab];
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
             let lse = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
             let target = tokens[c * n_ctx + j + 1] as usize;
