@@ -11,25 +11,9 @@ use crate::tolerance::{Check, tolerance};
 use crate::{Failure, Measured, Report, block_on};
 
 /// Every weight type a backend must accept: all that `realm_quant` can dequantize.
-pub const WEIGHT_TYPES: [GgmlType; 17] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q8_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::Q8_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-];
+pub fn weight_types() -> impl Iterator<Item = GgmlType> {
+    GgmlType::ALL.into_iter().filter(|&t| realm_quant::can_dequantize(t))
+}
 
 /// Random GGUF bytes of a `rows × cols` weight of `ty`: seeded values in about `[-1, 1]`
 /// through the reference quantizer, or, for types without one (IQ4_NL, IQ4_XS), random

@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 pub use cases::{
     add, argmax, attention, copy_rows, embed, errors, glu, matmul, rms_norm, rope, scale, softcap,
 };
-pub use harness::{WEIGHT_TYPES, random_weight};
+pub use harness::{random_weight, weight_types};
 pub use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
 pub use tolerance::{Check, Tol, tolerance};
 

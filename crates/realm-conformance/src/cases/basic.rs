@@ -2,11 +2,11 @@
 
 use realm_core::{Activation, Backend, WeightLayout};
 
-use crate::harness::{Cx, WEIGHT_TYPES, ok, random_weight};
+use crate::harness::{Cx, ok, random_weight, weight_types};
 use crate::tolerance::Check;
 
 pub(crate) fn embed<B: Backend>(cx: &mut Cx<'_, B>) {
-    for ty in WEIGHT_TYPES {
+    for ty in weight_types() {
         let name = format!("embed {}", ty.name());
         cx.case(&name, |cx, rng| {
             let (rows, cols) = (16, 256);

@@ -2,7 +2,7 @@
 
 use realm_core::{Backend, GgmlType, WeightLayout};
 
-use crate::harness::{Cx, WEIGHT_TYPES, ok, random_weight};
+use crate::harness::{Cx, ok, random_weight, weight_types};
 use crate::tolerance::Check;
 
 /// One case: `[n, k] × [m, k]ᵀ (+ bias)`.
@@ -30,7 +30,7 @@ fn case<B: Backend>(
 }
 
 pub(crate) fn run<B: Backend>(cx: &mut Cx<'_, B>) {
-    for ty in WEIGHT_TYPES {
+    for ty in weight_types() {
         case(cx, ty, (1, 64, 256), false);
         case(cx, ty, (5, 64, 256), true);
     }
