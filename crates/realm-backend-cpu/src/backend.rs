@@ -75,7 +75,14 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, desc: WeightDesc) -> Result<CpuWeight> {
-        CpuWeight::new(desc)
+        #[allow(unused_mut)] // only x86_64 repacks
+        let mut w = CpuWeight::new(desc)?;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = self.vnni {
+            w.packed = matmul::vnni::Packed::new(t, w.ty, w.rows, w.cols, w.data())
+                .map(std::sync::Arc::new);
+        }
+        Ok(w)
     }
 
     fn tensor(&self, rows: usize, cols: usize) -> Result<CpuTensor> {

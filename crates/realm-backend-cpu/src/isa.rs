@@ -17,6 +17,26 @@ pub(crate) enum Isa {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx2Token(());
 
+/// Proof that AVX-512 F/BW/VL with VNNI (`vpdpbusd`) were detected, besides AVX2, FMA and
+/// F16C: only [`Vnni512Token::detect`] makes one.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vnni512Token(());
+
+#[cfg(target_arch = "x86_64")]
+impl Vnni512Token {
+    pub(crate) fn detect() -> Option<Self> {
+        let all = std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c");
+        all.then_some(Self(()))
+    }
+}
+
 impl Isa {
     /// The best level this CPU supports.
     pub(crate) fn detect() -> Self {

@@ -65,6 +65,9 @@ pub struct CpuConfig {
 pub struct CpuBackend {
     mode: CpuMode,
     isa: Isa,
+    /// Set where the CPU has AVX-512 VNNI (in `Auto` mode): weights are repacked at upload.
+    #[cfg(target_arch = "x86_64")]
+    vnni: Option<isa::Vnni512Token>,
     pool: ThreadPool,
 }
 
@@ -80,7 +83,16 @@ impl CpuBackend {
             CpuMode::Auto => Isa::detect(),
             CpuMode::Scalar | CpuMode::Portable => Isa::Portable,
         };
-        Self { mode: config.mode, isa, pool: ThreadPool::new(threads) }
+        Self {
+            mode: config.mode,
+            isa,
+            #[cfg(target_arch = "x86_64")]
+            vnni: match config.mode {
+                CpuMode::Auto => isa::Vnni512Token::detect(),
+                CpuMode::Scalar | CpuMode::Portable => None,
+            },
+            pool: ThreadPool::new(threads),
+        }
     }
 
     /// The mode this backend was built with.
@@ -112,6 +124,12 @@ impl CpuBackend {
             return d;
         }
         d.push(self.isa.describe());
+        #[cfg(target_arch = "x86_64")]
+        if self.vnni.is_some() {
+            d.push(
+                "avx512-vnni: q4_0,q4_1,q5_0,q5_1,q8_0 weights repacked in 16-row panels".into(),
+            );
+        }
         d.push(format!("threads: {}", self.pool.threads()));
         let int: Vec<&str> = matmul::INT_TYPES.iter().map(|t| t.name()).collect();
         d.push(format!(

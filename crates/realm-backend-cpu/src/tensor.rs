@@ -55,6 +55,10 @@ pub struct CpuWeight {
     bytes: SharedBytes,
     offset: usize,
     len: usize,
+    /// The same weights repacked for the AVX-512 VNNI kernel, where the CPU has it
+    /// (a copy, made at upload; the GGUF bytes above still serve `embed` and the oracle).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) packed: Option<std::sync::Arc<crate::matmul::vnni::Packed>>,
 }
 
 impl std::fmt::Debug for CpuWeight {
@@ -117,6 +121,8 @@ impl CpuWeight {
             bytes: desc.bytes,
             offset: desc.offset,
             len: desc.len,
+            #[cfg(target_arch = "x86_64")]
+            packed: None,
         })
     }
 

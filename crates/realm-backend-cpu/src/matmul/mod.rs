@@ -14,7 +14,11 @@
 //!   IQ4_NL, Q4_K, Q5_K, Q6_K; the portable kernels serve only small batches (below
 //!   `PORTABLE_INT_MAX_ROWS` rows), where they beat the generic path.
 //!
-//! Both fast paths split the output features into chunks over the thread pool and, when there
+//! - packed (x86_64 with AVX-512 VNNI, [`vnni`]): the 32-block formats (Q4_0, Q4_1, Q5_0,
+//!   Q5_1, Q8_0) repacked at upload into 16-row panels, one `vpdpbusd` lane per weight row;
+//!   it serves every batch size and takes precedence over the integer path.
+//!
+//! The fast paths split the output features into chunks over the thread pool and, when there
 //! are many activation rows, also split the rows into tiles; inside a chunk a tile of 8 weight
 //! rows stays in L1 while the activation rows stream past it.
 
@@ -23,6 +27,8 @@ mod avx2;
 mod portable;
 mod q8;
 pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod vnni;
 
 use std::ops::Range;
 use std::sync::Mutex;
@@ -38,6 +44,10 @@ use q8::{ActKind, ActRow, QActs};
 const OUT_TILE: usize = 8;
 /// Activation rows per tile when the rows are split across chunks.
 const ROW_TILE: usize = 16;
+/// Activation rows per tile of the packed (VNNI) path: their quants stay in L2 while a
+/// panel of weights (≤ 16 rows × a few KiB) stays in L1.
+#[cfg(target_arch = "x86_64")]
+const PACKED_ROW_TILE: usize = 64;
 /// From this many activation rows on, `Isa::Portable` uses the f32 path.
 const PORTABLE_INT_MAX_ROWS: usize = 4;
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
@@ -130,6 +140,10 @@ pub(crate) fn fast(
     n: usize,
     out: &mut [f32],
 ) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = w.packed.as_deref() {
+        return packed(pool, isa, p, w, bias, x, n, out);
+    }
     let weights = Rows { data: w.data(), row_bytes: w.row_bytes };
     // The plain-Rust integer kernels only beat dequantize-once + f32 dots when each weight
     // row meets few activation rows.
@@ -137,9 +151,8 @@ pub(crate) fn fast(
         .filter(|_| !matches!(isa, Isa::Portable) || n < PORTABLE_INT_MAX_ROWS);
     match int {
         Some((kind, dot)) => {
-            let acts = QActs::new(kind, x, n, w.cols, pool).map_err(|_| CoreError::Backend {
-                op: "matmul",
-                detail: "a worker panicked".into(),
+            let acts = QActs::new(isa, kind, x, n, w.cols, pool).map_err(|_| {
+                CoreError::Backend { op: "matmul", detail: "a worker panicked".into() }
             })?;
             let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
             drive(pool, &IntKernel { weights, rows, dot }, w.rows, w.cols, n, bias, out)
@@ -153,6 +166,71 @@ pub(crate) fn fast(
             bias,
             out,
         ),
+    }
+}
+
+/// [`fast`] over weights repacked for the AVX-512 VNNI kernel.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)] // `fast`'s arguments plus the packed weights
+fn packed(
+    pool: &ThreadPool,
+    isa: Isa,
+    p: &vnni::Packed,
+    w: &CpuWeight,
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let panicked = || CoreError::Backend { op: "matmul", detail: "a worker panicked".into() };
+    let acts = QActs::new(isa, p.act_kind(), x, n, w.cols, pool).map_err(|_| panicked())?;
+    let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
+    let m = w.rows;
+    let plan = Plan::tiled(n, m, w.cols, pool.threads(), vnni::PANEL, PACKED_ROW_TILE);
+    let shared = SharedMut::new(out);
+    let ran = pool.run(plan.chunks(), &|c| {
+        let (rs, outs) = plan.chunk(c);
+        packed_chunk(p, &rows, m, rs, outs, bias, &shared);
+    });
+    ran.map_err(|_| panicked())
+}
+
+/// One chunk of [`packed`]: per tile of activation rows, each panel of 16 weight rows against
+/// the rows four at a time.
+#[cfg(target_arch = "x86_64")]
+fn packed_chunk(
+    p: &vnni::Packed,
+    acts: &[ActRow<'_>],
+    m: usize,
+    rows: Range<usize>,
+    outs: Range<usize>,
+    bias: Option<&[f32]>,
+    out: &SharedMut<'_, f32>,
+) {
+    use vnni::PANEL;
+    let mut buf = [[0.0f32; PANEL]; 4];
+    let mut t0 = rows.start;
+    while t0 < rows.end {
+        let t1 = (t0 + PACKED_ROW_TILE).min(rows.end);
+        for o0 in outs.clone().step_by(PANEL) {
+            let width = PANEL.min(outs.end - o0);
+            let b = bias.and_then(|b| b.get(o0..o0 + width));
+            for r0 in (t0..t1).step_by(4) {
+                let r1 = (r0 + 4).min(t1);
+                let res = &mut buf[..r1 - r0];
+                p.panel_dots(o0 / PANEL, acts.get(r0..r1).unwrap_or_default(), res);
+                for (r, vals) in (r0..r1).zip(res.iter()) {
+                    // SAFETY: chunks cover disjoint (row, output) rectangles (`Plan::chunk`),
+                    // so the segment `[r, o0 .. o0 + width]` is written by this chunk only.
+                    let Some(seg) = (unsafe { out.range(r * m + o0, width) }) else { continue };
+                    seg.copy_from_slice(&vals[..width]);
+                    if let Some(b) = b {
+                        seg.iter_mut().zip(b).for_each(|(s, &b)| *s += b);
+                    }
+                }
+            }
+        }
+        t0 = t1;
     }
 }
 
@@ -250,17 +328,30 @@ struct Plan {
 
 impl Plan {
     fn new(n: usize, m: usize, k: usize, threads: usize) -> Self {
+        Self::tiled(n, m, k, threads, OUT_TILE, ROW_TILE)
+    }
+
+    /// Output chunks in multiples of `out_tile`; rows split in tiles of `row_tile` when there
+    /// are enough of them.
+    fn tiled(
+        n: usize,
+        m: usize,
+        k: usize,
+        threads: usize,
+        out_tile: usize,
+        row_tile: usize,
+    ) -> Self {
         let macs = n.saturating_mul(m).saturating_mul(k);
         if threads <= 1 || macs < MIN_PARALLEL_MACS {
             return Self { n, m, row_tile: n.max(1), out_chunk: m.max(1), out_chunks: 1 };
         }
         // Several chunks per thread, so a thread slowed by another process costs little.
         let target = threads * 8;
-        let row_tile = if n >= ROW_TILE * threads { ROW_TILE } else { n.max(1) };
+        let row_tile = if n >= row_tile * threads { row_tile } else { n.max(1) };
         let row_tiles = n.div_ceil(row_tile);
-        let out_tiles = m.div_ceil(OUT_TILE);
+        let out_tiles = m.div_ceil(out_tile);
         let want = target.div_ceil(row_tiles).clamp(1, out_tiles.max(1));
-        let out_chunk = out_tiles.div_ceil(want) * OUT_TILE;
+        let out_chunk = out_tiles.div_ceil(want) * out_tile;
         Self { n, m, row_tile, out_chunk, out_chunks: m.div_ceil(out_chunk).max(1) }
     }
 

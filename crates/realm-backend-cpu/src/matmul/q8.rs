@@ -11,6 +11,7 @@
 
 use realm_quant::QK_K;
 
+use crate::isa::Isa;
 use crate::pool::{ChunkPanicked, SharedMut, ThreadPool};
 
 /// Which 8-bit activation format a weight type's kernel takes (ggml's `vec_dot_type`).
@@ -44,6 +45,8 @@ pub(crate) struct QActs {
     s: Vec<f32>,
     /// Q8_K: `Σq` over each 16 values.
     bsums: Vec<i16>,
+    /// Q8_0/Q8_1: the exact `Σq` of each block (for weights stored with an offset).
+    isum: Vec<i32>,
 }
 
 /// One quantized activation row.
@@ -53,12 +56,16 @@ pub(crate) struct ActRow<'a> {
     pub(crate) d: &'a [f32],
     pub(crate) s: &'a [f32],
     pub(crate) bsums: &'a [i16],
+    /// Read only by the x86_64 VNNI kernel.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) isum: &'a [i32],
 }
 
 impl QActs {
     /// Quantizes the `n` rows of `x` (`[n, k]`, `k` a multiple of the block size), rows in
     /// parallel on `pool`.
     pub(crate) fn new(
+        isa: Isa,
         kind: ActKind,
         x: &[f32],
         n: usize,
@@ -70,9 +77,11 @@ impl QActs {
         let mut d = vec![0.0f32; n * nb];
         let mut s = vec![0.0f32; if kind == ActKind::Q8_1 { n * nb } else { 0 }];
         let mut bsums = vec![0i16; if kind == ActKind::Q8K { n * k / 16 } else { 0 }];
+        let mut isum = vec![0i32; if kind == ActKind::Q8K { 0 } else { n * nb }];
         {
             let (qs_w, d_w) = (SharedMut::new(&mut qs), SharedMut::new(&mut d));
             let (s_w, b_w) = (SharedMut::new(&mut s), SharedMut::new(&mut bsums));
+            let i_w = SharedMut::new(&mut isum);
             let rows_per_chunk = (16384 / k.max(1)).max(1);
             pool.run(n.div_ceil(rows_per_chunk), &|c| {
                 for r in c * rows_per_chunk..((c + 1) * rows_per_chunk).min(n) {
@@ -82,56 +91,135 @@ impl QActs {
                     let (q, dd) = unsafe { (qs_w.range(r * k, k), d_w.range(r * nb, nb)) };
                     let (Some(q), Some(dd)) = (q, dd) else { continue };
                     match kind {
-                        ActKind::Q8_0 => quantize_q8_0(src, q, dd, None),
-                        ActKind::Q8_1 => {
+                        ActKind::Q8_0 | ActKind::Q8_1 => {
                             // SAFETY: as above.
-                            let sums = unsafe { s_w.range(r * nb, nb) };
-                            quantize_q8_0(src, q, dd, sums);
+                            let Some(is) = (unsafe { i_w.range(r * nb, nb) }) else { continue };
+                            // SAFETY: as above.
+                            let sums = if kind == ActKind::Q8_1 {
+                                unsafe { s_w.range(r * nb, nb) }
+                            } else {
+                                None
+                            };
+                            simd::q8_0(isa, src, q, dd, is, sums);
                         }
                         ActKind::Q8K => {
                             // SAFETY: as above.
                             if let Some(b) = unsafe { b_w.range(r * k / 16, k / 16) } {
-                                quantize_q8_k(src, q, dd, b);
+                                simd::q8_k(isa, src, q, dd, b);
                             }
                         }
                     }
                 }
             })?;
         }
-        Ok(Self { kind, k, qs, d, s, bsums })
+        Ok(Self { kind, k, qs, d, s, bsums, isum })
     }
 
     pub(crate) fn row(&self, r: usize) -> ActRow<'_> {
         let nb = self.k / self.kind.block();
         let per_s = if self.s.is_empty() { 0 } else { nb };
+        let per_i = if self.isum.is_empty() { 0 } else { nb };
         ActRow {
             qs: self.qs.get(r * self.k..(r + 1) * self.k).unwrap_or_default(),
             d: self.d.get(r * nb..(r + 1) * nb).unwrap_or_default(),
             s: self.s.get(r * per_s..(r + 1) * per_s).unwrap_or_default(),
             bsums: self.bsums.get(r * self.k / 16..(r + 1) * self.k / 16).unwrap_or_default(),
+            isum: self.isum.get(r * per_i..(r + 1) * per_i).unwrap_or_default(),
         }
     }
 }
 
+#[inline(always)]
 fn f16_round(v: f32) -> f32 {
     half::f16::from_f32(v).to_f32()
 }
 
-/// Q8_0 (and with `sums`, Q8_1) blocks of 32: `d = amax / 127`, `q = round(x / d)`.
-fn quantize_q8_0(x: &[f32], qs: &mut [i8], d: &mut [f32], mut sums: Option<&mut [f32]>) {
-    for (b, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
-        let mut amax = 0.0f32;
-        for &v in xb {
-            amax = if amax > v.abs() { amax } else { v.abs() };
+/// The quantizers compiled for the detected instruction set: the same code, so the same
+/// results (`round` is half away from zero and `round_ties_even` to nearest even either
+/// way), but inlined and vectorized instead of a libm call per value.
+mod simd {
+    use super::{quantize_q8_0, quantize_q8_k};
+    use crate::isa::Isa;
+
+    pub(super) fn q8_0(
+        isa: Isa,
+        x: &[f32],
+        qs: &mut [i8],
+        d: &mut [f32],
+        isum: &mut [i32],
+        sums: Option<&mut [f32]>,
+    ) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => {
+                #[target_feature(enable = "avx2,fma,f16c")]
+                fn imp(
+                    x: &[f32],
+                    q: &mut [i8],
+                    d: &mut [f32],
+                    i: &mut [i32],
+                    s: Option<&mut [f32]>,
+                ) {
+                    quantize_q8_0(x, q, d, i, s);
+                }
+                // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
+                unsafe { imp(x, qs, d, isum, sums) }
+            }
+            Isa::Portable => quantize_q8_0(x, qs, d, isum, sums),
         }
+    }
+
+    pub(super) fn q8_k(isa: Isa, x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i16]) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => {
+                #[target_feature(enable = "avx2,fma,f16c")]
+                fn imp(x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i16]) {
+                    quantize_q8_k(x, qs, d, bsums);
+                }
+                // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
+                unsafe { imp(x, qs, d, bsums) }
+            }
+            Isa::Portable => quantize_q8_k(x, qs, d, bsums),
+        }
+    }
+}
+
+/// Q8_0 (and with `sums`, Q8_1) blocks of 32: `d = amax / 127`, `q = round(x / d)`;
+/// `isum` gets each block's exact `Σq`.
+#[inline(always)]
+fn quantize_q8_0(
+    x: &[f32],
+    qs: &mut [i8],
+    d: &mut [f32],
+    isum: &mut [i32],
+    mut sums: Option<&mut [f32]>,
+) {
+    let (xbs, _) = x.as_chunks::<32>();
+    let (qbs, _) = qs.as_chunks_mut::<32>();
+    for (b, (xb, qb)) in xbs.iter().zip(qbs).enumerate() {
+        // Eight lanes of maxima, then their maximum: the same value as a serial scan (max
+        // is exact), written so that it vectorizes.
+        let mut lanes = [0.0f32; 8];
+        for c in xb.as_chunks::<8>().0 {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                *m = if *m > v.abs() { *m } else { v.abs() };
+            }
+        }
+        let amax = lanes.iter().fold(0.0f32, |m, &v| if m > v { m } else { v });
         let db = amax / 127.0;
         let id = if db != 0.0 { 1.0 / db } else { 0.0 };
+        // |v · id| ≤ 127 up to rounding, so the clamp changes nothing but lets the
+        // conversion vectorize.
+        let qi: [i32; 32] =
+            core::array::from_fn(|i| (xb[i] * id).round().clamp(-127.0, 127.0) as i32);
         let mut sum = 0i32;
-        for (q, &v) in qb.iter_mut().zip(xb) {
-            *q = (v * id).round() as i8;
-            sum += i32::from(*q);
+        for (q, &v) in qb.iter_mut().zip(&qi) {
+            *q = v as i8;
+            sum += v;
         }
         d[b] = f16_round(db);
+        isum[b] = sum;
         if let Some(s) = sums.as_deref_mut() {
             s[b] = f16_round(sum as f32 * db);
         }
@@ -140,6 +228,7 @@ fn quantize_q8_0(x: &[f32], qs: &mut [i8], d: &mut [f32], mut sums: Option<&mut 
 
 /// Q8_K blocks of 256: `d = max / -127` (signed), `q = nearest(x / d)` (ties to even, as
 /// ggml's `nearest_int`), plus per-16 sums.
+#[inline(always)]
 fn quantize_q8_k(x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i16]) {
     let blocks = x.chunks_exact(QK_K).zip(qs.chunks_exact_mut(QK_K));
     for (b, (xb, qb)) in blocks.enumerate() {
@@ -179,19 +268,31 @@ mod tests {
         (0..n).map(|i| ((i as f32 * 0.37 + seed as f32).sin() * 3.0).powi(3)).collect()
     }
 
-    /// The separate arrays hold exactly what realm-quant's reference quantizer writes.
+    /// The separate arrays hold exactly what realm-quant's reference quantizer writes, on
+    /// the portable and the SIMD path.
     #[test]
     fn matches_the_reference_quantizer() {
+        for isa in [Isa::Portable, Isa::detect()] {
+            matches_the_reference_quantizer_on(isa);
+        }
+    }
+
+    fn matches_the_reference_quantizer_on(isa: Isa) {
         let pool = ThreadPool::new(2);
         let (n, k) = (3, 512);
         let mut x = values(n * k, 1);
         x[40..72].fill(0.0);
+        // A block of exact ties (scale 1): half away from zero vs half to even matters.
+        x[96] = -127.0;
+        for (i, v) in x[97..128].iter_mut().enumerate() {
+            *v = i as f32 - 15.5;
+        }
         for (kind, ty) in [
             (ActKind::Q8_0, GgmlType::Q8_0),
             (ActKind::Q8_1, GgmlType::Q8_1),
             (ActKind::Q8K, GgmlType::Q8_K),
         ] {
-            let acts = QActs::new(kind, &x, n, k, &pool).unwrap();
+            let acts = QActs::new(isa, kind, &x, n, k, &pool).unwrap();
             for r in 0..n {
                 let bytes = realm_quant::quantize_to_vec(ty, &x[r * k..(r + 1) * k]).unwrap();
                 let row = acts.row(r);

@@ -66,7 +66,7 @@ fn int_kernels_agree_with_each_other_and_the_oracle() {
             let amp = if trial % 2 == 0 { 1.0 } else { 30.0 };
             let x: Vec<f32> = (0..n * k).map(|_| rng.f32() * amp).collect();
             let (kind, portable) = int_kernel(ty, Isa::Portable).unwrap();
-            let acts = QActs::new(kind, &x, n, k, &pool).unwrap();
+            let acts = QActs::new(Isa::Portable, kind, &x, n, k, &pool).unwrap();
             let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
             let mut simd_out = vec![0.0f32; n];
             if let Some((_, simd)) = int_kernel(ty, Isa::detect()) {
@@ -119,7 +119,7 @@ fn q8_0_extremes_do_not_saturate() {
     }
     for sign in [1.0f32, -1.0] {
         let x = vec![sign; k];
-        let acts = QActs::new(ActKind::Q8_0, &x, 1, k, &pool).unwrap();
+        let acts = QActs::new(Isa::detect(), ActKind::Q8_0, &x, 1, k, &pool).unwrap();
         let want = -128.0 * 127.0 * sign * k as f32 * acts.row(0).d[0];
         for isa in [Isa::Portable, Isa::detect()] {
             let (_, dot) = int_kernel(GgmlType::Q8_0, isa).unwrap();
@@ -153,5 +153,78 @@ fn plan_covers_each_output_once() {
             }
             assert!(seen.iter().all(|&s| s == 1), "{threads} {n} {m} {k}");
         }
+    }
+}
+
+/// The AVX-512 VNNI kernel over repacked panels against the portable kernels: every format,
+/// a partial last panel (37 rows), and activation batches that exercise the groups of four
+/// and the single rows.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vnni_panels_agree_with_the_portable_kernels() {
+    let Some(token) = crate::isa::Vnni512Token::detect() else {
+        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+        return;
+    };
+    let pool = ThreadPool::new(1);
+    let mut rng = SplitMix64(11);
+    let (m, k) = (37, 512);
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0] {
+        for n in [1, 4, 7] {
+            let w: Vec<u8> = (0..m).flat_map(|_| weight_row(ty, k, &mut rng)).collect();
+            let packed = vnni::Packed::new(token, ty, m, k, &w).unwrap();
+            let x: Vec<f32> = (0..n * k).map(|_| rng.f32() * 4.0).collect();
+            let acts = QActs::new(Isa::detect(), packed.act_kind(), &x, n, k, &pool).unwrap();
+            let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
+            let (_, portable) = int_kernel(ty, Isa::Portable).unwrap();
+            let row_bytes = w.len() / m;
+            for panel in 0..m.div_ceil(vnni::PANEL) {
+                let mut out = vec![[f32::NAN; vnni::PANEL]; n];
+                packed.panel_dots(panel, &rows, &mut out);
+                for (r, got) in out.iter().enumerate() {
+                    for (i, &g) in got.iter().enumerate() {
+                        let o = panel * vnni::PANEL + i;
+                        if o >= m {
+                            assert_eq!(g, 0.0, "{ty} padding row {o}");
+                            continue;
+                        }
+                        let wr = &w[o * row_bytes..(o + 1) * row_bytes];
+                        let want = dot1(portable, wr, rows[r]);
+                        let wf = dequant(ty, wr, k);
+                        let xr = &x[r * k..(r + 1) * k];
+                        let mag: f32 = wf.iter().zip(xr).map(|(a, b)| (a * b).abs()).sum();
+                        assert!(
+                            (g - want).abs() <= 1e-5 * mag + 1e-6,
+                            "{ty} n={n} row {r} out {o}: vnni {g} vs portable {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A hostile Q8_0 panel of -128 against activations at ±127 must not overflow.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn vnni_q8_0_extremes_do_not_saturate() {
+    let Some(token) = crate::isa::Vnni512Token::detect() else {
+        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+        return;
+    };
+    let pool = ThreadPool::new(1);
+    let (m, k) = (16, 64);
+    let mut w = Vec::new();
+    for _ in 0..m * k / 32 {
+        w.extend_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
+        w.extend(std::iter::repeat_n(0x80u8, 32));
+    }
+    let packed = vnni::Packed::new(token, GgmlType::Q8_0, m, k, &w).unwrap();
+    for sign in [1.0f32, -1.0] {
+        let acts = QActs::new(Isa::detect(), ActKind::Q8_0, &vec![sign; k], 1, k, &pool).unwrap();
+        let want = -128.0 * 127.0 * sign * k as f32 * acts.row(0).d[0];
+        let mut out = [[0.0f32; vnni::PANEL]];
+        packed.panel_dots(0, &[acts.row(0)], &mut out);
+        assert!(out[0].iter().all(|&g| g == want), "{:?} vs {want}", out[0]);
     }
 }
