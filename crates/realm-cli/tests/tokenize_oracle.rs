@@ -79,6 +79,10 @@ fn detokenize_inverts_tokenize() {
 #[test]
 fn cli_errors_are_one_line() {
     let m = model(SMOLLM2);
+    // Never written: both synth calls fail before creating the output.
+    let out_path =
+        std::env::temp_dir().join(format!("realm-never-written-{}.gguf", std::process::id()));
+    let out_path = out_path.to_str().unwrap();
     for args in [
         vec!["detokenize", m.to_str().unwrap(), "--ids", "1, 99999999"],
         vec!["detokenize", m.to_str().unwrap(), "--ids", "abc"],
@@ -92,7 +96,7 @@ fn cli_errors_are_one_line() {
             "--vocab-from",
             m.to_str().unwrap(),
             "--out",
-            "/tmp/x.gguf",
+            out_path,
         ],
         vec![
             "synth",
@@ -103,7 +107,7 @@ fn cli_errors_are_one_line() {
             "--vocab-from",
             m.to_str().unwrap(),
             "--out",
-            "/tmp/x.gguf",
+            out_path,
         ],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_realm")).args(&args).output().unwrap();
@@ -111,5 +115,6 @@ fn cli_errors_are_one_line() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: ") && !err.contains("internal error"), "{args:?}: {err}");
+        assert!(!std::path::Path::new(out_path).exists(), "{args:?} wrote its output");
     }
 }
