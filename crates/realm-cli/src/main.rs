@@ -5,7 +5,6 @@
 
 mod cmd;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -82,9 +81,4 @@ fn report_peak_rss() {
     if let Some(kib) = kib {
         let _ = std::fs::write(path, kib.to_string());
     }
-}
-
-/// Resolve a model argument: a path as given.
-pub(crate) fn model_path(p: &std::path::Path) -> PathBuf {
-    p.to_path_buf()
 }

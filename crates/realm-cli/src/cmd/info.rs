@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let map = super::open(&crate::model_path(&a.model))?;
+    let map = super::open(&a.model)?;
     let g = map.gguf().with_context(|| format!("invalid GGUF file {}", a.model.display()))?;
     let arch = g.architecture()?;
     // An unsupported architecture is still described; the hyperparameter error is reported.
