@@ -35,6 +35,33 @@ impl MappedFile {
         &self.map
     }
 
+    /// Drop this process's resident pages of `offset .. offset + len` (whole pages inside it):
+    /// they are read again from the file on the next access. A loader calls this once a backend
+    /// has what it needs of a weight, so a backend that copied it does not hold it twice. A hint:
+    /// out-of-range parts are ignored, and where unsupported it does nothing.
+    pub fn release_range(&self, offset: usize, len: usize) {
+        const PAGE: usize = 4096;
+        let end = offset.saturating_add(len).min(self.map.len());
+        let start = offset.next_multiple_of(PAGE);
+        let end = end - end % PAGE;
+        if start >= end {
+            return;
+        }
+        #[cfg(unix)]
+        // SAFETY: the mapping is a read-only private file mapping (`Mmap`, never written), so
+        // after MADV_DONTNEED a later access faults the same bytes back in from the file; no
+        // reference observes different contents (as for any mmap, provided the file is not
+        // modified on disk while mapped, the condition `open` documents). The range is inside
+        // the mapping and page-aligned.
+        unsafe {
+            let _ = self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                start,
+                end - start,
+            );
+        }
+    }
+
     /// Parse the mapped file.
     pub fn gguf(&self) -> Result<Gguf<'_>> {
         Gguf::parse(&self.map)

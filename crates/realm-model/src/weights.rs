@@ -41,6 +41,7 @@ struct Loader<'a, 'g, B: Backend> {
     backend: &'a B,
     gguf: &'a Gguf<'g>,
     bytes: &'a SharedBytes,
+    uploaded: &'a dyn Fn(usize, usize),
 }
 
 impl<B: Backend> Loader<'_, '_, B> {
@@ -68,7 +69,11 @@ impl<B: Backend> Loader<'_, '_, B> {
             .tensor(name)
             .ok_or_else(|| ModelError::MissingTensor { name: name.into() })?;
         self.check(t, expected)?;
-        Ok(self.backend.upload(self.desc(t, layout)?)?)
+        let desc = self.desc(t, layout)?;
+        let (offset, len) = (desc.offset, desc.len);
+        let w = self.backend.upload(desc)?;
+        (self.uploaded)(offset, len);
+        Ok(w)
     }
 
     fn load_opt(
@@ -108,12 +113,23 @@ impl<B: Backend> Model<B> {
     /// Load a model from a parsed GGUF file whose bytes are `bytes` (the same bytes `gguf`
     /// was parsed from, shared so a CPU backend can keep them mapped instead of copying).
     pub fn load(backend: &B, gguf: &Gguf<'_>, bytes: SharedBytes) -> Result<Model<B>> {
+        Model::load_with(backend, gguf, bytes, &|_, _| {})
+    }
+
+    /// [`Model::load`], calling `uploaded(offset, len)` after each weight's bytes were handed to
+    /// the backend (a loader can then release those pages of a memory-mapped file).
+    pub fn load_with(
+        backend: &B,
+        gguf: &Gguf<'_>,
+        bytes: SharedBytes,
+        uploaded: &dyn Fn(usize, usize),
+    ) -> Result<Model<B>> {
         let embd = gguf
             .tensor(names::TOKEN_EMBD)
             .ok_or_else(|| ModelError::MissingTensor { name: names::TOKEN_EMBD.into() })?;
         let n_vocab = embd.n_rows() as usize;
         let config = ModelConfig::from_gguf(gguf, n_vocab)?;
-        let l = Loader { backend, gguf, bytes: &bytes };
+        let l = Loader { backend, gguf, bytes: &bytes, uploaded };
         let (e, v) = (config.n_embd() as u64, n_vocab as u64);
         let h = &config.hparams;
         let (q, kv, vd, ao) = (

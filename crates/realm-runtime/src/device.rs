@@ -61,13 +61,19 @@ pub(crate) struct State<B: Backend> {
 }
 
 impl Device {
-    pub fn load(opts: DeviceOptions, gguf: &Gguf<'_>, bytes: SharedBytes) -> Result<Device> {
+    /// Load the model; `uploaded(offset, len)` is called after each weight is on the backend.
+    pub fn load(
+        opts: DeviceOptions,
+        gguf: &Gguf<'_>,
+        bytes: SharedBytes,
+        uploaded: &dyn Fn(usize, usize),
+    ) -> Result<Device> {
         let mode = match opts.backend {
             BackendKind::Cpu => CpuMode::Auto,
             BackendKind::CpuScalar => CpuMode::Scalar,
         };
         let backend = CpuBackend::new(CpuConfig { threads: opts.threads, mode });
-        let model = Model::load(&backend, gguf, bytes)?;
+        let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
         Ok(Device::Cpu(Box::new(Loaded { backend, model })))
     }
 

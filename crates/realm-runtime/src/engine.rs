@@ -28,8 +28,12 @@ impl Engine {
     /// Load from a path (memory-mapped).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_path(path: impl AsRef<std::path::Path>, opts: EngineOptions) -> Result<Engine> {
-        let map = realm_gguf::MappedFile::open(path)?;
-        Engine::load_shared(Arc::new(map), opts)
+        let map = Arc::new(realm_gguf::MappedFile::open(path)?);
+        // Each weight's pages are released once the backend has it: a backend that copied
+        // (repacked) it never holds both copies; what is still read in place (embedding rows,
+        // weights kept in GGUF layout) faults back in on use.
+        let release = |offset: usize, len: usize| map.release_range(offset, len);
+        Engine::load_with(map.clone(), opts, &release)
     }
 
     /// Load from bytes in memory.
@@ -39,10 +43,18 @@ impl Engine {
 
     /// Load from shared bytes (a mapped file or a buffer).
     pub fn load_shared(bytes: SharedBytes, opts: EngineOptions) -> Result<Engine> {
+        Engine::load_with(bytes, opts, &|_, _| {})
+    }
+
+    fn load_with(
+        bytes: SharedBytes,
+        opts: EngineOptions,
+        uploaded: &dyn Fn(usize, usize),
+    ) -> Result<Engine> {
         let gguf = Gguf::parse((*bytes).as_ref())?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
-        let device = Device::load(opts.device, &gguf, bytes.clone())?;
+        let device = Device::load(opts.device, &gguf, bytes.clone(), uploaded)?;
         Ok(Engine { device, tokenizer, template })
     }
 
