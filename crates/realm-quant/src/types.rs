@@ -304,6 +304,26 @@ impl GgmlType {
         Ok(total)
     }
 
+    /// Errors unless `actual_bytes` is exactly what `n_elements` of this type take.
+    pub(crate) fn check_bytes(
+        self,
+        op: &'static str,
+        n_elements: u64,
+        actual_bytes: u64,
+    ) -> Result<(), QuantError> {
+        let expected_bytes = self.bytes_for(op, n_elements)?;
+        if actual_bytes != expected_bytes {
+            return Err(QuantError::ByteLenMismatch {
+                op,
+                ty: self,
+                n_elements,
+                expected_bytes,
+                actual_bytes,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn bytes_for(self, op: &'static str, n_elements: u64) -> Result<u64, QuantError> {
         let block_size = self.block_size() as u64;
         let type_size = self.type_size() as u64;

@@ -83,19 +83,14 @@ pub fn can_dequantize(ty: GgmlType) -> bool {
 /// address. Errors (never panics) on a length mismatch or a type without a dequantizer.
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), QuantError> {
     let decode = kernel(ty).ok_or(QuantError::Unsupported { op: OP, ty })?;
-    let n_elements = dst.len() as u64;
-    let expected_bytes = ty.bytes_for(OP, n_elements)?;
-    let mismatch = QuantError::ByteLenMismatch {
+    ty.check_bytes(OP, dst.len() as u64, src.len() as u64)?;
+    // The lengths were just checked, so the kernel cannot refuse them.
+    decode(src, dst).ok_or(QuantError::NotWholeBlocks {
         op: OP,
         ty,
-        n_elements,
-        expected_bytes,
         actual_bytes: src.len() as u64,
-    };
-    if src.len() as u64 != expected_bytes {
-        return Err(mismatch);
-    }
-    decode(src, dst).ok_or(mismatch)
+        type_size: ty.type_size() as u64,
+    })
 }
 
 /// Dequantizes `src`, whole blocks of `ty`, into a new vector.

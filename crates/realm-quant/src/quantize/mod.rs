@@ -82,19 +82,14 @@ pub fn can_quantize(ty: GgmlType) -> bool {
 /// (never panics) on a length mismatch or a type without a quantizer.
 pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantError> {
     let encode = kernel(ty).ok_or(QuantError::Unsupported { op: OP, ty })?;
-    let n_elements = src.len() as u64;
-    let expected_bytes = ty.bytes_for(OP, n_elements)?;
-    let mismatch = QuantError::ByteLenMismatch {
+    ty.check_bytes(OP, src.len() as u64, dst.len() as u64)?;
+    // The lengths were just checked, so the kernel cannot refuse them.
+    encode(src, dst).ok_or(QuantError::NotWholeBlocks {
         op: OP,
         ty,
-        n_elements,
-        expected_bytes,
         actual_bytes: dst.len() as u64,
-    };
-    if dst.len() as u64 != expected_bytes {
-        return Err(mismatch);
-    }
-    encode(src, dst).ok_or(mismatch)
+        type_size: ty.type_size() as u64,
+    })
 }
 
 /// Quantizes `src` into a new byte vector of whole blocks of `ty`.
