@@ -9,16 +9,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::unicode::utf8_len;
+use crate::symbol::{self, Symbol};
 use crate::vocab::Vocab;
-
-#[derive(Debug, Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
 
 /// A candidate merge; ordered so the max-heap pops the lowest rank, then the leftmost pair.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,18 +54,7 @@ impl Session<'_> {
             out.push((0, word.len()));
             return;
         }
-        let mut offset = 0;
-        while offset < word.len() {
-            let len = utf8_len(word[offset]).min(word.len() - offset);
-            let index = self.symbols.len();
-            self.symbols.push(Symbol {
-                start: offset,
-                len,
-                prev: index.checked_sub(1),
-                next: (offset + len < word.len()).then_some(index + 1),
-            });
-            offset += len;
-        }
+        symbol::push_chars(word, &mut self.symbols);
         for i in 1..self.symbols.len() {
             self.add_bigram(word, Some(i - 1), Some(i));
         }

@@ -21,6 +21,7 @@ mod pretokenize;
 mod regex;
 mod special;
 mod spm;
+mod symbol;
 mod unicode;
 mod vocab;
 

@@ -8,16 +8,8 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::unicode::utf8_len;
+use crate::symbol::{self, Symbol};
 use crate::vocab::Vocab;
-
-#[derive(Debug, Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
 
 #[derive(Debug)]
 struct Bigram {
@@ -101,18 +93,7 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &[u8], output: &mut Vec<u32>) {
         queue: BinaryHeap::new(),
         rev_merge: HashMap::new(),
     };
-    let mut offset = 0;
-    while offset < text.len() {
-        let len = utf8_len(text[offset]).min(text.len() - offset);
-        let index = s.symbols.len();
-        s.symbols.push(Symbol {
-            start: offset,
-            len,
-            prev: index.checked_sub(1),
-            next: (offset + len < text.len()).then_some(index + 1),
-        });
-        offset += len;
-    }
+    symbol::push_chars(text, &mut s.symbols);
     for i in 1..s.symbols.len() {
         s.try_add_bigram(Some(i - 1), Some(i));
     }
