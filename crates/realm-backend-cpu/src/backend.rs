@@ -21,7 +21,33 @@ fn panicked(op: &'static str) -> CoreError {
     CoreError::Backend { op, detail: "a worker thread panicked".into() }
 }
 
+/// Fewest values an elementwise or per-row op hands to one thread.
+const MIN_ROW_CHUNK: usize = 1 << 14;
+
 impl CpuBackend {
+    /// Runs `f(first_row, rows)` over whole rows of `out` (`cols` values each), split across the
+    /// pool when there is enough work. Row results never depend on the split, so every mode
+    /// (the scalar oracle included) gives the same bits.
+    fn par_rows(
+        &self,
+        op: &'static str,
+        out: &mut [f32],
+        cols: usize,
+        f: &(dyn Fn(usize, &mut [f32]) + Sync),
+    ) -> Result<()> {
+        let cols = cols.max(1);
+        let rows = out.len() / cols;
+        let threads = self.pool.threads();
+        let per = if threads <= 1 || out.len() < 2 * MIN_ROW_CHUNK {
+            rows.max(1)
+        } else {
+            rows.div_ceil(4 * threads).max(MIN_ROW_CHUNK.div_ceil(cols))
+        };
+        self.pool
+            .for_each_chunk_mut(out, per * cols, &|c, chunk| f(c * per, chunk))
+            .map_err(|_| panicked(op))
+    }
+
     fn check_kv_layer(&self, op: &'static str, kv: &CpuKv, layer: usize) -> Result<()> {
         if layer < kv.layers.len() {
             Ok(())
@@ -134,8 +160,11 @@ impl Backend for CpuBackend {
         }
         same_shape(OP, "out", out.shape(), x.shape())?;
         let w = weight.to_f32(OP)?;
-        norm::rms_norm(&x.data, &w, eps, &mut out.data);
-        Ok(())
+        let cols = x.cols;
+        self.par_rows(OP, &mut out.data, cols, &|r0, chunk| {
+            let src = x.data.get(r0 * cols..r0 * cols + chunk.len()).unwrap_or_default();
+            norm::rms_norm(src, &w, eps, chunk);
+        })
     }
 
     fn matmul(
@@ -182,14 +211,22 @@ impl Backend for CpuBackend {
             ));
         }
         same_shape(OP, "x", x.shape(), (x.rows, p.n_heads * p.head_dim))?;
-        let mut cache = vec![(0.0f32, 0.0f32); p.rope_dim / 2];
-        for (r, row) in x.data.chunks_exact_mut(x.cols.max(1)).enumerate() {
-            rope::cache(p.start_pos + r, p.rope_dim, p.freq_base, p.freq_scale, &mut cache);
-            for head in row.chunks_exact_mut(p.head_dim) {
-                rope::rotate(&mut head[..p.rope_dim], &cache, p.style);
+        let cols = x.cols.max(1);
+        self.par_rows(OP, &mut x.data, cols, &|r0, chunk| {
+            let mut cache = vec![(0.0f32, 0.0f32); p.rope_dim / 2];
+            for (r, row) in chunk.chunks_exact_mut(cols).enumerate() {
+                rope::cache(
+                    r0 + p.start_pos + r,
+                    p.rope_dim,
+                    p.freq_base,
+                    p.freq_scale,
+                    &mut cache,
+                );
+                for head in row.chunks_exact_mut(p.head_dim) {
+                    rope::rotate(&mut head[..p.rope_dim], &cache, p.style);
+                }
             }
-        }
-        Ok(())
+        })
     }
 
     fn kv_store(
@@ -258,8 +295,14 @@ impl Backend for CpuBackend {
     ) -> Result<()> {
         same_shape("glu", "up", up.shape(), gate.shape())?;
         same_shape("glu", "out", out.shape(), gate.shape())?;
-        elementwise::glu(&gate.data, &up.data, act, &mut out.data);
-        Ok(())
+        let cols = gate.cols;
+        self.par_rows("glu", &mut out.data, cols, &|r0, chunk| {
+            let at = r0 * cols..r0 * cols + chunk.len();
+            let (g, u) = (gate.data.get(at.clone()), up.data.get(at));
+            if let (Some(g), Some(u)) = (g, u) {
+                elementwise::glu(g, u, act, chunk);
+            }
+        })
     }
 
     fn add(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
