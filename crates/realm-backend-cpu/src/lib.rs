@@ -127,7 +127,8 @@ impl CpuBackend {
         #[cfg(target_arch = "x86_64")]
         if self.vnni.is_some() {
             d.push(
-                "avx512-vnni: q4_0,q4_1,q5_0,q5_1,q8_0 weights repacked in 16-row panels".into(),
+                "avx512-vnni: q4_0,q4_1,q5_0,q5_1,q8_0,q4_K,q6_K weights repacked in 16-row panels"
+                    .into(),
             );
         }
         d.push(format!("threads: {}", self.pool.threads()));

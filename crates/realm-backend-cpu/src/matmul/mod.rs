@@ -15,8 +15,8 @@
 //!   `PORTABLE_INT_MAX_ROWS` rows), where they beat the generic path.
 //!
 //! - packed (x86_64 with AVX-512 VNNI, [`vnni`]): the 32-block formats (Q4_0, Q4_1, Q5_0,
-//!   Q5_1, Q8_0) repacked at upload into 16-row panels, one `vpdpbusd` lane per weight row;
-//!   it serves every batch size and takes precedence over the integer path.
+//!   Q5_1, Q8_0) and Q4_K/Q6_K repacked at upload into 16-row panels, one `vpdpbusd` lane per
+//!   weight row; it serves every batch size and takes precedence over the integer path.
 //!
 //! The fast paths split the output features into chunks over the thread pool and, when there
 //! are many activation rows, also split the rows into tiles; inside a chunk a tile of 8 weight

@@ -169,7 +169,8 @@ fn vnni_panels_agree_with_the_portable_kernels() {
     let pool = ThreadPool::new(1);
     let mut rng = SplitMix64(11);
     let (m, k) = (37, 512);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0] {
+    use GgmlType as T;
+    for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q4_K, T::Q6_K] {
         for n in [1, 4, 7] {
             let w: Vec<u8> = (0..m).flat_map(|_| weight_row(ty, k, &mut rng)).collect();
             let packed = vnni::Packed::new(token, ty, m, k, &w).unwrap();

@@ -1,5 +1,5 @@
-//! x86_64 AVX-512 VNNI matmul for the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) over
-//! weights repacked once, at upload, into panels of 16 rows.
+//! x86_64 AVX-512 VNNI matmul for the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the
+//! K-quants Q4_K and Q6_K over weights repacked once, at upload, into panels of 16 rows.
 //!
 //! Why repack: the row-at-a-time kernels ([`super::avx2`]) reduce each block to one integer
 //! per (weight row, activation row) and then pay a horizontal sum, an int→float conversion
@@ -24,6 +24,15 @@
 //! are the same as the portable kernels'; only the f32 rounding order differs.
 //!
 //! Rows past the end of the last panel are zero with a zero scale.
+//!
+//! Q4_K and Q6_K records are whole superblocks (256 weights of 16 rows; offsets in the `q4k` and
+//! `q6k` modules): 8 sub-records of quants in the 4-bit layout above (Q6_K adds two vectors of
+//! high bits per sub-record), the rows' sub-block scales as bytes, Q4_K's mins as i16 pairs, and
+//! the f16 superblock scales. Activations are Q8_K, and the arithmetic is ggml's
+//! (`ggml_vec_dot_q4_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`): integer dots per sub-block times the
+//! integer scales, summed over the superblock, then one f32 scaling — so the results equal the
+//! row kernels' up to f32 rounding order. The records are the size of the GGUF blocks (Q6_K) or
+//! 8 % larger (Q4_K).
 
 use core::arch::x86_64::*;
 
@@ -45,6 +54,35 @@ enum Fmt {
     Q5_0,
     Q5_1,
     Q8_0,
+    /// Q4_K in superblock records (see the module docs).
+    Q4K,
+    /// Q6_K in superblock records.
+    Q6K,
+}
+
+/// Byte offsets inside a Q4_K superblock record (16 rows × 256 weights).
+mod q4k {
+    /// 8 sub-records of 256 bytes (nibbles, as Q4_0's quants) come first.
+    pub(super) const SC: usize = 8 * 256;
+    /// 8 × 16 unsigned 6-bit scales: sub-block `s`, row `o` at `SC + 16 s + o`.
+    pub(super) const MINS: usize = SC + 128;
+    /// 4 × 64 bytes: vector `k` holds in lane `o` the mins of sub-blocks `2k`, `2k + 1` of row
+    /// `o` as two i16 (for `vpdpwssd` against pairs of activation block sums).
+    pub(super) const D: usize = MINS + 256;
+    /// 16 f16 `d`, then 16 f16 `dmin`.
+    pub(super) const RECORD: usize = D + 64;
+}
+
+/// Byte offsets inside a Q6_K superblock record.
+mod q6k {
+    /// 8 sub-records of 384 bytes: 4 nibble vectors (as Q4_0's) then 2 vectors of high bits.
+    pub(super) const SUB: usize = 384;
+    /// 8 × 32 signed scales: sub-record `s`, row `o`: `SC + 32 s + o` (weights 0..16 of the
+    /// sub-record) and `SC + 32 s + 16 + o` (weights 16..32).
+    pub(super) const SC: usize = 8 * SUB;
+    /// 16 f16 `d`.
+    pub(super) const D: usize = SC + 256;
+    pub(super) const RECORD: usize = D + 32;
 }
 
 impl Fmt {
@@ -55,8 +93,19 @@ impl Fmt {
             GgmlType::Q5_0 => Self::Q5_0,
             GgmlType::Q5_1 => Self::Q5_1,
             GgmlType::Q8_0 => Self::Q8_0,
+            GgmlType::Q4_K => Self::Q4K,
+            GgmlType::Q6_K => Self::Q6K,
             _ => return None,
         })
+    }
+
+    /// Weights per GGUF block (and per record).
+    fn block_weights(self) -> usize {
+        if self.superblock() { 256 } else { 32 }
+    }
+
+    fn superblock(self) -> bool {
+        matches!(self, Self::Q4K | Self::Q6K)
     }
 
     /// Bytes of one GGUF block.
@@ -67,6 +116,8 @@ impl Fmt {
             Self::Q5_0 => 22,
             Self::Q5_1 => 24,
             Self::Q8_0 => 34,
+            Self::Q4K => 144,
+            Self::Q6K => 210,
         }
     }
 
@@ -89,7 +140,7 @@ impl Fmt {
             Self::Q4_0 => 8,
             Self::Q5_0 => 16,
             Self::Q8_0 => 128,
-            Self::Q4_1 | Self::Q5_1 => 0,
+            Self::Q4_1 | Self::Q5_1 | Self::Q4K | Self::Q6K => 0,
         }
     }
 
@@ -98,9 +149,13 @@ impl Fmt {
         self.quant_bytes() + self.mask_bytes()
     }
 
-    /// Bytes of one record (a 32-block of 16 rows).
+    /// Bytes of one record (a block of 16 rows).
     fn record(self) -> usize {
-        self.scales_at() + if self.affine() { 64 } else { 32 }
+        match self {
+            Self::Q4K => q4k::RECORD,
+            Self::Q6K => q6k::RECORD,
+            _ => self.scales_at() + if self.affine() { 64 } else { 32 },
+        }
     }
 }
 
@@ -108,7 +163,7 @@ impl Fmt {
 pub(crate) struct Packed {
     token: Vnni512Token,
     fmt: Fmt,
-    /// 32-blocks per row.
+    /// GGUF blocks (records) per row.
     nb: usize,
     data: Vec<u8>,
 }
@@ -124,10 +179,10 @@ impl Packed {
         data: &[u8],
     ) -> Option<Self> {
         let fmt = Fmt::of(ty)?;
-        if rows < PANEL || !cols.is_multiple_of(32) {
+        if rows < PANEL || !cols.is_multiple_of(fmt.block_weights()) {
             return None;
         }
-        let nb = cols / 32;
+        let nb = cols / fmt.block_weights();
         let (bb, rec) = (fmt.block_bytes(), fmt.record());
         let row_bytes = nb * bb;
         if data.len() != rows.checked_mul(row_bytes)? {
@@ -142,7 +197,12 @@ impl Packed {
             for (b, dst) in panel.chunks_exact_mut(rec).enumerate() {
                 for o in 0..PANEL.min(rows - p * PANEL) {
                     let at = (p * PANEL + o) * row_bytes + b * bb;
-                    pack_block(fmt, &data[at..at + bb], o, dst);
+                    let src = &data[at..at + bb];
+                    match fmt {
+                        Fmt::Q4K => pack_q4k(src, o, dst),
+                        Fmt::Q6K => pack_q6k(src, o, dst),
+                        _ => pack_block(fmt, src, o, dst),
+                    }
                 }
             }
         }
@@ -151,7 +211,13 @@ impl Packed {
 
     /// The activation format the kernel takes.
     pub(crate) fn act_kind(&self) -> ActKind {
-        if self.fmt.affine() { ActKind::Q8_1 } else { ActKind::Q8_0 }
+        if self.fmt.superblock() {
+            ActKind::Q8K
+        } else if self.fmt.affine() {
+            ActKind::Q8_1
+        } else {
+            ActKind::Q8_0
+        }
     }
 
     /// `out[i][o]` = row `16 · panel + o` dotted with activation row `a[i]` (rows past the
@@ -163,10 +229,11 @@ impl Packed {
         // Every row must cover the blocks the kernel indexes.
         let nb = self.nb;
         let ok = a.iter().all(|r| {
-            r.qs.len() >= 32 * nb
+            r.qs.len() >= self.fmt.block_weights() * nb
                 && r.d.len() >= nb
                 && (self.fmt.offset() == 0 || r.isum.len() >= nb)
                 && (!self.fmt.affine() || r.s.len() >= nb)
+                && (!self.fmt.superblock() || r.bsums.len() >= 16 * nb)
         });
         if !ok {
             return;
@@ -213,6 +280,70 @@ fn pack_block(fmt: Fmt, src: &[u8], o: usize, dst: &mut [u8]) {
     }
 }
 
+/// Writes the 32 weights `q` (each below 16) of one sub-block of row `o` as 4 nibble vectors
+/// (the layout of Q4_0's quants) at the start of `dst`.
+fn pack_nibbles(q: &[u8], o: usize, dst: &mut [u8]) {
+    for j in 0..4 {
+        for t in 0..4 {
+            dst[64 * j + 4 * o + t] = (q[4 * j + t] & 0x0F) | (q[16 + 4 * j + t] & 0x0F) << 4;
+        }
+    }
+}
+
+/// Writes Q4_K block `src` (144 bytes) of panel row `o` into superblock record `dst`.
+fn pack_q4k(src: &[u8], o: usize, dst: &mut [u8]) {
+    let Some(b) = src.first_chunk::<144>() else { return };
+    let (_, _, scales, qs) = super::portable::q4k_parts(b);
+    let (sc, mins) = super::portable::k4_scale_mins(scales);
+    for s in 0..8 {
+        // Sub-block `s`: the low (even `s`) or high (odd `s`) nibbles of 32 bytes of `qs`.
+        let bytes = &qs[32 * (s / 2)..32 * (s / 2) + 32];
+        let q: [u8; 32] = core::array::from_fn(|i| bytes[i] >> (4 * (s % 2)) & 0x0F);
+        pack_nibbles(&q, o, &mut dst[256 * s..256 * (s + 1)]);
+        dst[q4k::SC + 16 * s + o] = sc[s];
+        let at = q4k::MINS + 64 * (s / 2) + 4 * o + 2 * (s % 2);
+        dst[at..at + 2].copy_from_slice(&i16::from(mins[s]).to_le_bytes());
+    }
+    dst[q4k::D + 2 * o..q4k::D + 2 * o + 2].copy_from_slice(&src[0..2]);
+    dst[q4k::D + 32 + 2 * o..q4k::D + 34 + 2 * o].copy_from_slice(&src[2..4]);
+}
+
+/// Writes Q6_K block `src` (210 bytes) of panel row `o` into superblock record `dst`.
+fn pack_q6k(src: &[u8], o: usize, dst: &mut [u8]) {
+    let Some(b) = src.first_chunk::<210>() else { return };
+    let (ql, qh, sc, _) = super::portable::q6k_parts(b);
+    // The 256 unsigned 6-bit quants in weight order (ggml's dequantize_row_q6_K order).
+    let mut q = [0u8; 256];
+    for h in 0..2 {
+        let (l0, l1) = (&ql[64 * h..64 * h + 32], &ql[64 * h + 32..64 * h + 64]);
+        let hb = &qh[32 * h..32 * h + 32];
+        for l in 0..32 {
+            q[128 * h + l] = (l0[l] & 0x0F) | (hb[l] & 3) << 4;
+            q[128 * h + 32 + l] = (l1[l] & 0x0F) | (hb[l] >> 2 & 3) << 4;
+            q[128 * h + 64 + l] = (l0[l] >> 4) | (hb[l] >> 4 & 3) << 4;
+            q[128 * h + 96 + l] = (l1[l] >> 4) | (hb[l] >> 6 & 3) << 4;
+        }
+    }
+    for s in 0..8 {
+        let qs = &q[32 * s..32 * s + 32];
+        let sub = &mut dst[q6k::SUB * s..q6k::SUB * (s + 1)];
+        pack_nibbles(qs, o, sub);
+        // High bits: vector `h` holds, for weight vector `4h + jj`, bits `2jj, 2jj + 1`.
+        for h in 0..2 {
+            for t in 0..4 {
+                let mut byte = 0u8;
+                for jj in 0..4 {
+                    byte |= (qs[16 * h + 4 * jj + t] >> 4 & 3) << (2 * jj);
+                }
+                sub[256 + 64 * h + 4 * o + t] = byte;
+            }
+        }
+        dst[q6k::SC + 32 * s + o] = sc[2 * s] as u8;
+        dst[q6k::SC + 32 * s + 16 + o] = sc[2 * s + 1] as u8;
+    }
+    dst[q6k::D + 2 * o..q6k::D + 2 * o + 2].copy_from_slice(&src[208..210]);
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 fn rows(fmt: Fmt, recs: &[u8], a: &[ActRow<'_>], out: &mut [[f32; PANEL]]) {
     let (a4, a1) = a.as_chunks::<4>();
@@ -243,6 +374,8 @@ fn dispatch<const R: usize>(fmt: Fmt, recs: &[u8], a: &[ActRow<'_>; R]) -> [__m5
         Fmt::Q5_0 => panel_loop::<R, false>(fmt, recs, a, |r| fifth_bits(r)),
         Fmt::Q5_1 => panel_loop::<R, true>(fmt, recs, a, |r| fifth_bits(r)),
         Fmt::Q8_0 => panel_loop::<R, false>(fmt, recs, a, |r| bytes(r)),
+        Fmt::Q4K => q4k_loop::<R>(recs, a),
+        Fmt::Q6K => q6k_loop::<R>(recs, a),
     }
 }
 
@@ -348,6 +481,132 @@ fn panel_loop<const R: usize, const AFFINE: bool>(
             if AFFINE {
                 *acc = _mm512_fmadd_ps(m, _mm512_set1_ps(a.s[b]), *acc);
             }
+        }
+    }
+    acc
+}
+
+/// Prefetches `len` bytes `PREFETCH_AHEAD` past `at` (see [`panel_loop`]).
+#[inline(always)]
+fn prefetch_ahead(at: &[u8], len: usize) {
+    let ahead = at.as_ptr().wrapping_add(PREFETCH_AHEAD);
+    for line in 0..len.div_ceil(64) {
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line).cast()) };
+    }
+}
+
+/// 16 bytes of `rec` at `at`, widened to 16 i32 (signed or not).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_i8x16<const SIGNED: bool>(rec: &[u8], at: usize) -> __m512i {
+    let b: &[u8; 16] = rec[at..at + 16].try_into().unwrap_or(&[0; 16]);
+    // SAFETY: `b` is 16 readable bytes; loadu has no alignment need.
+    let v = unsafe { _mm_loadu_si128(b.as_ptr().cast()) };
+    if SIGNED { _mm512_cvtepi8_epi32(v) } else { _mm512_cvtepu8_epi32(v) }
+}
+
+/// Q4_K: per sub-block an integer dot of 16 rows (`vpdpbusd`), times the rows' 6-bit scales
+/// (`vpmulld`), summed over the superblock; the mins against the activations' per-32 sums with
+/// `vpdpwssd`. Then, as ggml: `acc += d · d_a · Σ sc·dot − dmin · d_a · Σ min·bsum`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q4k_loop<const R: usize>(recs: &[u8], a: &[ActRow<'_>; R]) -> [__m512; R] {
+    let mut acc = [_mm512_setzero_ps(); R];
+    for (b, rec) in recs.chunks_exact(q4k::RECORD).enumerate() {
+        let mut sumi = [_mm512_setzero_si512(); R];
+        for s in 0..8 {
+            let sub = &rec[256 * s..256 * (s + 1)];
+            prefetch_ahead(sub, 256);
+            let w = nibbles(sub);
+            let sc = load_i8x16::<false>(rec, q4k::SC + 16 * s);
+            for (sumi, a) in sumi.iter_mut().zip(a) {
+                let (blocks, _) = a.qs.as_chunks::<32>();
+                let q = &blocks[8 * b + s];
+                let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for j in (0..8).step_by(2) {
+                    s0 = _mm512_dpbusd_epi32(s0, w[j], _mm512_set1_epi32(dword(q, j)));
+                    s1 = _mm512_dpbusd_epi32(s1, w[j + 1], _mm512_set1_epi32(dword(q, j + 1)));
+                }
+                *sumi = _mm512_add_epi32(*sumi, _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+            }
+        }
+        let d = load_f16x16(rec, q4k::D);
+        let dmin = load_f16x16(rec, q4k::D + 32);
+        let mins: [__m512i; 4] = core::array::from_fn(|k| load512(rec, q4k::MINS + 64 * k));
+        for ((acc, sumi), a) in acc.iter_mut().zip(sumi).zip(a) {
+            let bs = &a.bsums[16 * b..16 * b + 16];
+            let pair = |g: usize| i32::from(bs[2 * g]) + i32::from(bs[2 * g + 1]);
+            let mut m = _mm512_setzero_si512();
+            for (k, &mv) in mins.iter().enumerate() {
+                let p = (pair(2 * k) as u32 & 0xFFFF) | (pair(2 * k + 1) as u32) << 16;
+                m = _mm512_dpwssd_epi32(m, mv, _mm512_set1_epi32(p as i32));
+            }
+            let da = _mm512_set1_ps(a.d[b]);
+            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_mul_ps(d, da), *acc);
+            *acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, da), *acc);
+        }
+    }
+    acc
+}
+
+/// The 8 weight vectors (unsigned 6-bit) of a Q6_K sub-record: nibbles plus 2 high bits.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn six_bits(sub: &[u8]) -> [__m512i; 8] {
+    let mut w = nibbles(sub);
+    let m = _mm512_set1_epi8(0x30);
+    let h = [load512(sub, 256), load512(sub, 256 + 64)];
+    for (j, x) in w.iter_mut().enumerate() {
+        let hv = h[j / 4];
+        // Bits `2 (j % 4) ..` of each byte moved to bits 4..6; 16-bit shifts are safe because
+        // the mask drops whatever crossed from the neighbouring byte.
+        let top = match j % 4 {
+            0 => _mm512_slli_epi16::<4>(hv),
+            1 => _mm512_slli_epi16::<2>(hv),
+            2 => hv,
+            _ => _mm512_srli_epi16::<2>(hv),
+        };
+        *x = _mm512_or_si512(*x, _mm512_and_si512(top, m));
+    }
+    w
+}
+
+/// Q6_K: per sub-record two 16-weight integer dots (`vpdpbusd` over unsigned `q`, corrected by
+/// `32 · Σ a` from the activation sums), times the rows' signed scales, summed over the
+/// superblock; `acc += d · d_a · Σ`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q6k_loop<const R: usize>(recs: &[u8], a: &[ActRow<'_>; R]) -> [__m512; R] {
+    let mut acc = [_mm512_setzero_ps(); R];
+    for (b, rec) in recs.chunks_exact(q6k::RECORD).enumerate() {
+        let mut sumi = [_mm512_setzero_si512(); R];
+        for s in 0..8 {
+            let sub = &rec[q6k::SUB * s..q6k::SUB * (s + 1)];
+            prefetch_ahead(sub, q6k::SUB);
+            let w = six_bits(sub);
+            let sc_lo = load_i8x16::<true>(rec, q6k::SC + 32 * s);
+            let sc_hi = load_i8x16::<true>(rec, q6k::SC + 32 * s + 16);
+            for (sumi, a) in sumi.iter_mut().zip(a) {
+                let (blocks, _) = a.qs.as_chunks::<32>();
+                let q = &blocks[8 * b + s];
+                let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for j in 0..4 {
+                    lo = _mm512_dpbusd_epi32(lo, w[j], _mm512_set1_epi32(dword(q, j)));
+                    hi = _mm512_dpbusd_epi32(hi, w[j + 4], _mm512_set1_epi32(dword(q, j + 4)));
+                }
+                let bs = &a.bsums[16 * b + 2 * s..16 * b + 2 * s + 2];
+                lo = _mm512_sub_epi32(lo, _mm512_set1_epi32(32 * i32::from(bs[0])));
+                hi = _mm512_sub_epi32(hi, _mm512_set1_epi32(32 * i32::from(bs[1])));
+                let t =
+                    _mm512_add_epi32(_mm512_mullo_epi32(lo, sc_lo), _mm512_mullo_epi32(hi, sc_hi));
+                *sumi = _mm512_add_epi32(*sumi, t);
+            }
+        }
+        let d = load_f16x16(rec, q6k::D);
+        for ((acc, sumi), a) in acc.iter_mut().zip(sumi).zip(a) {
+            let scale = _mm512_mul_ps(d, _mm512_set1_ps(a.d[b]));
+            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), scale, *acc);
         }
     }
     acc
