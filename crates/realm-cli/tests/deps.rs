@@ -28,6 +28,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("realm-backend-cpu", &["realm-core", "realm-quant"]),
     ("realm-conformance", &["realm-core", "realm-quant", "realm-backend-cpu"]),
     ("realm-model", &["realm-core", "realm-gguf", "realm-quant"]),
+    ("realm-shaders", &[]),
+    ("realm-backend-wgpu", &["realm-core", "realm-quant", "realm-shaders"]),
 ];
 
 #[test]

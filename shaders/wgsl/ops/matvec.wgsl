@@ -1,0 +1,120 @@
+// Matrix × few vectors, for decode: y[b, row] = Σ_c W[row, c] · x[b, c] (+ bias[row]).
+// One workgroup computes ROWS output rows of one activation row b: each invocation walks the
+// columns four at a time (dequantizing W in place with the format's `dq4`), then the partial
+// sums are reduced across the workgroup (subgroup sums first where SUBGROUPS is on).
+// Shapes: W [m, k] as GGUF blocks (this dispatch covers rows row0 .. row0 + m of the
+// weight, one buffer of a split weight); x [n, k]; y [n, out_stride].
+#include "common/math.wgsl"
+#include QUANT
+
+const ROWS: u32 = 4u;
+
+struct Params {
+    m: u32,          // rows of W in this buffer
+    k: u32,          // columns
+    row_bytes: u32,  // bytes of one row of W
+    out_stride: u32, // columns of y (all rows of the weight)
+    row0: u32,       // first output column written by this dispatch
+    has_bias: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> wq: array<u32>;  // W, GGUF blocks
+@group(0) @binding(2) var<storage, read> x: array<f32>;   // [n, k]
+@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n, out_stride]
+@group(0) @binding(4) var<storage, read> bias: array<f32>; // [out_stride] when has_bias
+
+var<workgroup> red: array<f32, ROWS * WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+#if SUBGROUPS
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+    let first = flat_group(wid, nwg) * ROWS;
+    let b = wid.z;
+    let xb = b * p.k;
+    var acc: array<f32, ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
+        acc[r] = 0.0;
+    }
+    let k4 = p.k / 4u;
+    for (var c4 = t; c4 < k4; c4 += WG) {
+        let c = c4 * 4u;
+        let xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
+        for (var r = 0u; r < ROWS; r++) {
+            let row = first + r;
+            if row < p.m {
+                acc[r] += dot(dq4(row * p.row_bytes, c), xv);
+            }
+        }
+    }
+    // Columns past the last multiple of 4 (float formats only; block formats have none).
+    let c = k4 * 4u + t;
+    if c < p.k {
+        for (var r = 0u; r < ROWS; r++) {
+            let row = first + r;
+            if row < p.m {
+                acc[r] += dq1(row * p.row_bytes, c) * x[xb + c];
+            }
+        }
+    }
+#if SUBGROUPS
+    // Subgroup sums, then one slot per subgroup. Invocations are assumed to form subgroups
+    // in order of local_invocation_index (true of every 1D compute workgroup on the
+    // drivers this runs on); the slot count covers the smallest subgroup size, 4.
+    let n_sg = (WG + sg_size - 1u) / sg_size;
+    for (var r = 0u; r < ROWS; r++) {
+        let s = subgroupAdd(acc[r]);
+        if sg_lane == 0u {
+            red[r * WG + t / sg_size] = s;
+        }
+    }
+    workgroupBarrier();
+    if t < ROWS {
+        let row = first + t;
+        var sum = 0.0;
+        for (var i = 0u; i < n_sg; i++) {
+            sum += red[t * WG + i];
+        }
+        if row < p.m {
+            write(b, row, sum);
+        }
+    }
+#else
+    for (var r = 0u; r < ROWS; r++) {
+        red[r * WG + t] = acc[r];
+    }
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if t < s {
+            for (var r = 0u; r < ROWS; r++) {
+                red[r * WG + t] += red[r * WG + t + s];
+            }
+        }
+    }
+    workgroupBarrier();
+    if t < ROWS {
+        let row = first + t;
+        if row < p.m {
+            write(b, row, red[t * WG]);
+        }
+    }
+#endif
+}
+
+fn write(b: u32, row: u32, sum: f32) {
+    let col = p.row0 + row;
+    var v = sum;
+    if p.has_bias != 0u {
+        v += bias[col];
+    }
+    y[b * p.out_stride + col] = v;
+}
