@@ -36,7 +36,7 @@ impl Session<'_> {
         self.scratch.extend_from_slice(&word[ls.start..ls.start + ls.len]);
         self.scratch.push(b' ');
         self.scratch.extend_from_slice(&word[rs.start..rs.start + rs.len]);
-        if let Some(&rank) = self.vocab.merges.get(&self.scratch[..]) {
+        if let Some(rank) = self.vocab.merges.rank(&self.scratch) {
             self.queue.push(Bigram {
                 key: Reverse((rank, l)),
                 right: r,

@@ -61,21 +61,21 @@ impl Tokenizer {
     /// control/unknown tokens without `special` add nothing.
     pub(crate) fn push_piece(&self, id: u32, special: bool, lstrip: bool, out: &mut Vec<u8>) {
         let v = &self.vocab;
-        let Some(tok) = v.tokens.get(id as usize) else { return };
-        let attr = tok.attr;
+        let Some(text) = v.text(id) else { return };
+        let attr = v.attr(id);
         if !special && attr.has(TokenAttr::UNKNOWN | TokenAttr::CONTROL) {
             return;
         }
         let start = out.len();
         if attr.has(TokenAttr::UNKNOWN | TokenAttr::CONTROL | TokenAttr::USER_DEFINED) {
-            out.extend_from_slice(&tok.text);
+            out.extend_from_slice(text);
         } else if attr.has(TokenAttr::NORMAL) {
             match v.kind {
-                VocabKind::Spm => unescape_spaces(&tok.text, out),
-                VocabKind::Bpe => decode_gpt2(&tok.text, out),
+                VocabKind::Spm => unescape_spaces(text, out),
+                VocabKind::Bpe => decode_gpt2(text, out),
             }
         } else if attr.has(TokenAttr::BYTE) {
-            out.push(byte_token_value(&tok.text));
+            out.push(byte_token_value(text));
         }
         if lstrip && out.get(start) == Some(&b' ') {
             out.remove(start);

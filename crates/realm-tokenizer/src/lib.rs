@@ -19,8 +19,10 @@ mod detok;
 pub mod error;
 mod pretokenize;
 mod regex;
+mod scores;
 mod special;
 mod spm;
+mod strtab;
 mod symbol;
 mod unicode;
 mod vocab;
@@ -194,12 +196,12 @@ impl Tokenizer {
 
     /// The vocabulary text of a token (GPT-2 byte-level or `▁`-escaped; not a piece).
     pub fn token_text(&self, id: u32) -> Option<&[u8]> {
-        self.vocab.tokens.get(id as usize).map(|t| &*t.text)
+        self.vocab.text(id)
     }
 
     /// The score of a token (SPM merge priority).
     pub fn token_score(&self, id: u32) -> Option<f32> {
-        self.vocab.tokens.get(id as usize).map(|t| t.score)
+        self.vocab.score(id)
     }
 
     /// The attributes of a token (`UNDEFINED` for an out-of-range id).

@@ -2,11 +2,14 @@
 //! token, then resegment anything left that is not a token into byte tokens.
 //!
 //! Follows `llm_tokenizer_spm_session` in llama.cpp `src/llama-vocab.cpp` (commit
-//! 0c1e57098bba43ac29e6e3b677cdceebdd22334f), including its `rev_merge` map keyed by text (last
-//! pair wins) and byte fallback through `<0xXX>` tokens. O(n log n) in the text length.
+//! 0c1e57098bba43ac29e6e3b677cdceebdd22334f), with byte fallback through `<0xXX>` tokens.
+//! llama.cpp's `rev_merge` map is left out: its `resegment` consults it only for a symbol whose
+//! text is not a token, and it only ever holds texts that are tokens (`try_add_bigram` returns
+//! before recording a pair whose text is not), so that lookup never succeeds. Every symbol is
+//! therefore one token or falls back to bytes. O(n log n) in the text length.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use crate::symbol::{self, Symbol};
 use crate::vocab::Vocab;
@@ -44,55 +47,33 @@ struct Session<'v, 't> {
     text: &'t [u8],
     symbols: Vec<Symbol>,
     queue: BinaryHeap<Bigram>,
-    rev_merge: HashMap<&'t [u8], (usize, usize)>,
 }
 
-impl<'t> Session<'_, 't> {
+impl Session<'_, '_> {
     fn try_add_bigram(&mut self, left: Option<usize>, right: Option<usize>) {
         let (Some(l), Some(r)) = (left, right) else { return };
         let start = self.symbols[l].start;
         let size = self.symbols[l].len + self.symbols[r].len;
-        let text: &'t [u8] = &self.text[start..start + size];
-        let Some(id) = self.vocab.text_to_token(text) else { return };
-        let score = self.vocab.tokens[id as usize].score;
+        let Some(id) = self.vocab.text_to_token(&self.text[start..start + size]) else { return };
+        let score = self.vocab.score(id).unwrap_or(0.0);
         self.queue.push(Bigram { left: l, right: r, score, size });
-        self.rev_merge.insert(text, (l, r));
     }
 
-    /// Append the tokens of symbol `root`, splitting it along `rev_merge` when it is not a
-    /// token and falling back to bytes (`resegment`, made iterative).
-    fn resegment(&self, root: usize, output: &mut Vec<u32>) {
-        let mut stack = vec![root];
-        // llama.cpp recurses without a bound; a hostile vocab could loop, so cap the work.
-        let mut budget = 4 * self.text.len() + 16;
-        while let Some(i) = stack.pop() {
-            budget = budget.saturating_sub(1);
-            let s = self.symbols[i];
-            let text = &self.text[s.start..s.start + s.len];
-            if let Some(id) = self.vocab.text_to_token(text) {
-                output.push(id);
-                continue;
-            }
-            match self.rev_merge.get(text) {
-                Some(&(l, r)) if budget > 0 => {
-                    stack.push(r);
-                    stack.push(l);
-                }
-                _ => output.extend(text.iter().filter_map(|&b| self.vocab.byte_to_token(b))),
-            }
+    /// Append the token of symbol `i`, or one token per byte where its text is not a token
+    /// (`resegment`).
+    fn resegment(&self, i: usize, output: &mut Vec<u32>) {
+        let s = self.symbols[i];
+        let text = &self.text[s.start..s.start + s.len];
+        match self.vocab.text_to_token(text) {
+            Some(id) => output.push(id),
+            None => output.extend(text.iter().filter_map(|&b| self.vocab.byte_to_token(b))),
         }
     }
 }
 
 /// Tokenize one already-escaped (`' '` -> `▁`) text fragment and append the ids.
 pub(crate) fn tokenize(vocab: &Vocab, text: &[u8], output: &mut Vec<u32>) {
-    let mut s = Session {
-        vocab,
-        text,
-        symbols: Vec::new(),
-        queue: BinaryHeap::new(),
-        rev_merge: HashMap::new(),
-    };
+    let mut s = Session { vocab, text, symbols: Vec::new(), queue: BinaryHeap::new() };
     symbol::push_chars(text, &mut s.symbols);
     for i in 1..s.symbols.len() {
         s.try_add_bigram(Some(i - 1), Some(i));

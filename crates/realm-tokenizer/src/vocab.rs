@@ -3,16 +3,21 @@
 //!
 //! Follows `llama_vocab::impl::load` in llama.cpp `src/llama-vocab.cpp` (commit
 //! 0c1e57098bba43ac29e6e3b677cdceebdd22334f). Where llama.cpp walks an `unordered_map` (EOT/FIM
-//! auto-detection, first match wins) this walks ids in ascending order, so the pick among several
+//! auto-detection, first match wins) this takes the lowest matching id, so the pick among several
 //! candidates is deterministic; EOG membership does not depend on it.
+//!
+//! Storage is compact ([`StrTable`], [`Scores`], `u16` attributes): Gemma 3's 262,144 tokens take
+//! about 5.4 MiB.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use realm_gguf::{Gguf, keys};
+use realm_gguf::{Array, Gguf, GgufError, Value, ValueType, keys};
 
 use crate::attr::{self, TokenAttr};
 use crate::error::{Result, TokenizerError};
 use crate::pretokenize::{self, PreTokenizer};
+use crate::scores::Scores;
+use crate::strtab::{Rejected, StrTable};
 
 /// Which tokenizer algorithm the vocabulary uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,21 +50,38 @@ pub struct SpecialTokens {
     pub nl: Option<u32>,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct TokenData {
-    pub text: Box<[u8]>,
-    pub score: f32,
-    pub attr: TokenAttr,
+// Attributes are stored as `u16`: every `llama_token_attr` bit is below 1 << 10.
+const _: () = assert!(TokenAttr::SINGLE_WORD.0 < 1 << 15);
+
+fn attr_bits(a: TokenAttr) -> u16 {
+    (a.0 & 0xFFFF) as u16
+}
+
+/// BPE merges: `"left right"` -> merge rank (first occurrence wins, like `bpe_ranks.emplace`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Merges {
+    keys: StrTable,
+    /// Rank of each key, by key id (keys that repeat an earlier one are not stored).
+    ranks: Vec<u32>,
+}
+
+impl Merges {
+    pub fn rank(&self, pair: &[u8]) -> Option<u32> {
+        self.keys.find(pair).and_then(|i| self.ranks.get(i as usize).copied())
+    }
 }
 
 /// Everything llama.cpp's `llama_vocab` holds that tokenizing needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Vocab {
     pub kind: VocabKind,
-    pub tokens: Vec<TokenData>,
-    pub token_to_id: HashMap<Box<[u8]>, u32>,
-    /// `"left right"` -> merge rank (first occurrence wins, like `bpe_ranks.emplace`).
-    pub merges: HashMap<Box<[u8]>, u32>,
+    /// Token texts by id, and the id of each text.
+    texts: StrTable,
+    /// Scores by id (SPM merge priority); empty when the file has none (all 0.0).
+    scores: Scores,
+    /// [`TokenAttr`] bits by id.
+    attrs: Vec<u16>,
+    pub merges: Merges,
     pub pre: Option<PreTokenizer>,
     pub special: SpecialTokens,
     pub add_bos: bool,
@@ -133,69 +155,130 @@ fn bad(key: &'static str, reason: String) -> TokenizerError {
     TokenizerError::BadMetadata { key, reason }
 }
 
-/// Merges keyed by `"first second"`, split at the first space after the first byte.
-fn load_merges(g: &Gguf<'_>) -> Result<HashMap<Box<[u8]>, u32>> {
-    let key = keys::TOKENIZER_MERGES;
-    let arr = g.get_array(key)?.ok_or(TokenizerError::MissingKey { key })?;
-    let items = arr.to_byte_strs().ok_or_else(|| bad(key, "not an array of strings".into()))?;
-    let mut merges = HashMap::with_capacity(items.len());
-    for (rank, word) in items.iter().enumerate() {
-        let rank = u32::try_from(rank).map_err(|_| bad(key, "too many merges".into()))?;
-        let split = word.iter().skip(1).position(|&b| b == b' ').map(|p| p + 1);
-        let k: Box<[u8]> = match split {
-            Some(_) => Box::from(*word),
-            None => Box::from(&b" "[..]),
-        };
-        merges.entry(k).or_insert(rank);
+/// The elements of a string array, borrowed from the file (none are collected: a 262k-token
+/// vocabulary would need 4 MiB of slices just to walk it).
+fn byte_strs<'a>(arr: &Array<'a>, key: &'static str) -> Result<impl Iterator<Item = &'a [u8]>> {
+    if arr.elem_type() != ValueType::String {
+        return Err(bad(key, "not an array of strings".into()));
     }
-    Ok(merges)
+    Ok(arr.iter().map(|v| match v {
+        Value::String(b) => b,
+        _ => &[],
+    }))
 }
 
-/// Token texts -> ids.
-type TokenMap = HashMap<Box<[u8]>, u32>;
+/// Merges keyed by `"first second"`; an entry without a space after its first byte is keyed
+/// `" "`, as llama.cpp's split leaves it.
+fn merge_key(word: &[u8]) -> &[u8] {
+    if word.iter().skip(1).any(|&b| b == b' ') { word } else { b" " }
+}
 
-fn load_tokens(g: &Gguf<'_>) -> Result<(Vec<TokenData>, TokenMap)> {
+fn load_merges(g: &Gguf<'_>) -> Result<Merges> {
+    let key = keys::TOKENIZER_MERGES;
+    let arr = g.get_array(key)?.ok_or(TokenizerError::MissingKey { key })?;
+    let total: u64 = byte_strs(&arr, key)?.map(|w| merge_key(w).len() as u64).sum();
+    let too_many = || bad(key, "too many merges".into());
+    let n = usize::try_from(arr.len()).map_err(|_| too_many())?;
+    let total = usize::try_from(total).map_err(|_| too_many())?;
+    let mut keys = StrTable::with_capacity(n, total).ok_or_else(too_many)?;
+    let mut ranks = Vec::with_capacity(n);
+    for (rank, word) in byte_strs(&arr, key)?.enumerate() {
+        match keys.insert(merge_key(word)) {
+            Ok(_) => ranks.push(u32::try_from(rank).map_err(|_| too_many())?),
+            Err(Rejected::Duplicate(_)) => {}
+            Err(Rejected::Full) => return Err(too_many()),
+        }
+    }
+    keys.shrink_to_fit();
+    ranks.shrink_to_fit();
+    Ok(Merges { keys, ranks })
+}
+
+/// The text llama.cpp gives a token whose text is empty.
+fn empty_token_text(id: usize) -> String {
+    format!("[EMPTY_{id}]")
+}
+
+/// The token array and its length (which must fit token ids).
+fn token_array<'a>(g: &Gguf<'a>) -> Result<(Array<'a>, usize)> {
     let key = keys::TOKENIZER_TOKENS;
     let arr = g.get_array(key)?.ok_or(TokenizerError::MissingKey { key })?;
-    let texts = arr.to_byte_strs().ok_or_else(|| bad(key, "not an array of strings".into()))?;
-    let n = texts.len();
-    if u32::try_from(n).is_err() {
-        return Err(bad(key, format!("{n} tokens do not fit token ids")));
+    if arr.elem_type() != ValueType::String {
+        return Err(bad(key, "not an array of strings".into()));
     }
-    let scores = g.get_f32_array(keys::TOKENIZER_SCORES)?;
-    if let Some(s) = &scores
-        && s.len() < n
-    {
-        return Err(bad(keys::TOKENIZER_SCORES, format!("{} scores for {n} tokens", s.len())));
+    let n = arr.len();
+    let n = u32::try_from(n).map_err(|_| bad(key, format!("{n} tokens do not fit token ids")))?;
+    Ok((arr, n as usize))
+}
+
+/// Token texts in one arena, sized by a first pass so it is allocated once.
+fn load_texts(arr: &Array<'_>, n: usize) -> Result<StrTable> {
+    let key = keys::TOKENIZER_TOKENS;
+    let mut total: u64 = 0;
+    for (i, text) in byte_strs(arr, key)?.enumerate() {
+        let len = if text.is_empty() { empty_token_text(i).len() } else { text.len() };
+        total += len as u64;
     }
-    let types = g.get_i64_array(keys::TOKENIZER_TOKEN_TYPE)?;
-    if let Some(t) = &types
-        && t.len() < n
-    {
-        return Err(bad(
-            keys::TOKENIZER_TOKEN_TYPE,
-            format!("{} token types for {n} tokens", t.len()),
-        ));
-    }
-    let mut tokens = Vec::with_capacity(n);
-    let mut map: HashMap<Box<[u8]>, u32> = HashMap::with_capacity(n);
-    for (i, text) in texts.into_iter().enumerate() {
-        let id = i as u32; // fits: checked above
-        let text: Box<[u8]> = if text.is_empty() {
-            format!("[EMPTY_{i}]").into_bytes().into_boxed_slice()
+    let too_big = || bad(key, format!("{n} tokens with {total} bytes of text are too many"));
+    let total_bytes = usize::try_from(total).map_err(|_| too_big())?;
+    let mut table = StrTable::with_capacity(n, total_bytes).ok_or_else(too_big)?;
+    for (i, text) in byte_strs(arr, key)?.enumerate() {
+        let empty;
+        let text = if text.is_empty() {
+            empty = empty_token_text(i);
+            empty.as_bytes()
         } else {
-            Box::from(text)
+            text
         };
-        if let Some(&first) = map.get(&text) {
-            let text = String::from_utf8_lossy(&text).into_owned();
-            return Err(TokenizerError::DuplicateToken { text, first, second: id });
+        match table.insert(text) {
+            Ok(_) => {}
+            Err(Rejected::Duplicate(first)) => {
+                let text = String::from_utf8_lossy(text).into_owned();
+                return Err(TokenizerError::DuplicateToken { text, first, second: i as u32 });
+            }
+            Err(Rejected::Full) => return Err(too_big()),
         }
-        map.insert(text.clone(), id);
-        let score = scores.as_ref().map_or(0.0, |s| s[i]);
-        let attr = types.as_ref().map_or(TokenAttr::NORMAL, |t| TokenAttr::from_token_type(t[i]));
-        tokens.push(TokenData { text, score, attr });
     }
-    Ok((tokens, map))
+    if table.len() != n {
+        return Err(bad(key, format!("{} of {n} tokens readable", table.len())));
+    }
+    Ok(table)
+}
+
+/// Scores by id, or empty when the file has none.
+fn load_scores(g: &Gguf<'_>, n: usize) -> Result<Scores> {
+    let Some(scores) = g.get_f32_array(keys::TOKENIZER_SCORES)? else {
+        return Ok(Scores::default());
+    };
+    match scores.get(..n) {
+        Some(scores) => Ok(Scores::new(scores)),
+        None => {
+            let reason = format!("{} scores for {n} tokens", scores.len());
+            Err(bad(keys::TOKENIZER_SCORES, reason))
+        }
+    }
+}
+
+/// Attributes by id from `tokenizer.ggml.token_type` (all NORMAL when absent). Every element
+/// must be an integer that fits `i64`, as for `Gguf::get_i64_array`.
+fn load_attrs(g: &Gguf<'_>, n: usize) -> Result<Vec<u16>> {
+    let key = keys::TOKENIZER_TOKEN_TYPE;
+    let Some(arr) = g.get_array(key)? else { return Ok(vec![attr_bits(TokenAttr::NORMAL); n]) };
+    let mut attrs = Vec::with_capacity(n);
+    for v in arr.iter() {
+        let Some(t) = v.as_i128().and_then(|x| i64::try_from(x).ok()) else {
+            let found = arr.elem_type().name();
+            let reason = format!("expected an array of integers, found {found}s");
+            return Err(GgufError::BadValue { key: key.into(), reason }.into());
+        };
+        if attrs.len() < n {
+            attrs.push(attr_bits(TokenAttr::from_token_type(t)));
+        }
+    }
+    if attrs.len() < n {
+        return Err(bad(key, format!("{} token types for {n} tokens", arr.len())));
+    }
+    Ok(attrs)
 }
 
 /// A special id from metadata: out-of-range defaults are disabled, out-of-range keys ignored.
@@ -236,13 +319,16 @@ impl Vocab {
         let model = g.get_str(model_key)?.ok_or(TokenizerError::MissingKey { key: model_key })?;
         let pre_name = g.get_str(keys::TOKENIZER_PRE)?;
         let d = defaults(model, pre_name)?;
-        let merges = if d.kind == VocabKind::Bpe { load_merges(g)? } else { HashMap::new() };
+        let merges = if d.kind == VocabKind::Bpe { load_merges(g)? } else { Merges::default() };
         let add_space_prefix =
             g.get_bool(keys::TOKENIZER_ADD_PREFIX)?.unwrap_or(d.add_space_prefix);
         let remove_extra_whitespaces =
             g.get_bool(keys::TOKENIZER_REMOVE_EXTRA_WS)?.unwrap_or(false);
-        let (tokens, token_to_id) = load_tokens(g)?;
-        let special = read_specials(g, d.special, tokens.len())?;
+        let (token_arr, n) = token_array(g)?;
+        let scores = load_scores(g, n)?;
+        let attrs = load_attrs(g, n)?;
+        let texts = load_texts(&token_arr, n)?;
+        let special = read_specials(g, d.special, n)?;
         let add_bos = g.get_bool(keys::TOKENIZER_ADD_BOS)?.unwrap_or(d.add_bos);
         let add_eos = g.get_bool(keys::TOKENIZER_ADD_EOS)?.unwrap_or(d.add_eos);
         let add_sep = g.get_bool(keys::TOKENIZER_ADD_SEP)?.unwrap_or(d.add_sep);
@@ -258,8 +344,9 @@ impl Vocab {
         }
         let mut v = Vocab {
             kind: d.kind,
-            tokens,
-            token_to_id,
+            texts,
+            scores,
+            attrs,
             merges,
             pre: d.pre,
             special,
@@ -286,15 +373,31 @@ impl Vocab {
     }
 
     pub fn n_tokens(&self) -> usize {
-        self.tokens.len()
+        self.texts.len()
+    }
+
+    /// The vocabulary text of `id`.
+    pub fn text(&self, id: u32) -> Option<&[u8]> {
+        self.texts.get(id)
     }
 
     pub fn text_to_token(&self, text: &[u8]) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.texts.find(text)
+    }
+
+    /// The score of `id` (0.0 where the file has no scores).
+    pub fn score(&self, id: u32) -> Option<f32> {
+        ((id as usize) < self.n_tokens()).then(|| self.scores.get(id).unwrap_or(0.0))
     }
 
     pub fn attr(&self, id: u32) -> TokenAttr {
-        self.tokens.get(id as usize).map_or(TokenAttr::UNDEFINED, |t| t.attr)
+        self.attrs.get(id as usize).map_or(TokenAttr::UNDEFINED, |&a| TokenAttr(a.into()))
+    }
+
+    fn set_attr(&mut self, id: u32, a: TokenAttr) {
+        if let Some(slot) = self.attrs.get_mut(id as usize) {
+            *slot = attr_bits(a);
+        }
     }
 
     /// The token of a raw byte (`llama_vocab::byte_to_token`): `<0xXX>` for SPM (else the byte
@@ -302,8 +405,10 @@ impl Vocab {
     pub fn byte_to_token(&self, b: u8) -> Option<u32> {
         match self.kind {
             VocabKind::Spm => {
-                let hex = format!("<0x{b:02X}>");
-                self.text_to_token(hex.as_bytes()).or_else(|| self.text_to_token(&[b]))
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                let hex =
+                    [b'<', b'0', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)], b'>'];
+                self.text_to_token(&hex).or_else(|| self.text_to_token(&[b]))
             }
             VocabKind::Bpe => {
                 let mut enc = Vec::with_capacity(2);
@@ -314,16 +419,18 @@ impl Vocab {
     }
 
     fn mark_control(&mut self, id: u32) {
-        if let Some(t) = self.tokens.get_mut(id as usize)
-            && !t.attr.has(TokenAttr::CONTROL)
-        {
-            t.attr = t.attr | TokenAttr::CONTROL;
-        }
+        self.set_attr(id, self.attr(id) | TokenAttr::CONTROL);
+    }
+
+    /// The lowest id whose text is one of `texts` (texts are unique, so this is the first
+    /// match in id order).
+    fn first_of(&self, texts: &[&str]) -> Option<u32> {
+        texts.iter().filter_map(|t| self.text_to_token(t.as_bytes())).min()
     }
 
     /// EOT/EOM/FIM auto-detection by text, and `unused` control tokens.
     fn detect_special_tokens(&mut self) {
-        let s = &mut self.special;
+        let mut s = self.special;
         let slots: [(&mut Option<u32>, &[&str]); 8] = [
             (&mut s.eot, attr::EOT_TEXTS),
             (&mut s.eom, attr::EOM_TEXTS),
@@ -334,24 +441,20 @@ impl Vocab {
             (&mut s.fim_rep, attr::FIM_REP_TEXTS),
             (&mut s.fim_sep, attr::FIM_SEP_TEXTS),
         ];
-        let mut found = Vec::new();
         for (slot, texts) in slots {
-            if slot.is_none() {
-                let hit = (0..self.tokens.len())
-                    .find(|&i| texts.iter().any(|t| t.as_bytes() == &*self.tokens[i].text))
-                    .map(|i| i as u32);
-                if let Some(id) = hit {
-                    *slot = Some(id);
-                    found.push(id);
-                }
+            if slot.is_none()
+                && let Some(id) = self.first_of(texts)
+            {
+                *slot = Some(id);
+                self.mark_control(id);
             }
         }
-        for id in found {
-            self.mark_control(id);
-        }
-        for t in &mut self.tokens {
-            if t.attr.has(TokenAttr::CONTROL) && t.text.windows(6).any(|w| w == b"unused") {
-                t.attr = t.attr | TokenAttr::UNUSED;
+        self.special = s;
+        for id in 0..self.n_tokens() as u32 {
+            let a = self.attr(id);
+            let unused = |t: &[u8]| t.windows(6).any(|w| w == b"unused");
+            if a.has(TokenAttr::CONTROL) && self.text(id).is_some_and(unused) {
+                self.set_attr(id, a | TokenAttr::UNUSED);
             }
         }
     }
@@ -360,21 +463,20 @@ impl Vocab {
     fn build_eog(&mut self) {
         let s = self.special;
         self.eog.extend([s.fim_pad, s.fim_rep, s.fim_sep].into_iter().flatten());
-        for id in 0..self.tokens.len() as u32 {
-            let text = &self.tokens[id as usize].text;
-            if attr::EOG_TEXTS.iter().any(|t| t.as_bytes() == &**text) {
+        for text in attr::EOG_TEXTS {
+            if let Some(id) = self.text_to_token(text.as_bytes()) {
                 self.eog.insert(id);
                 self.mark_control(id);
             }
         }
-        for id in 0..self.tokens.len() {
-            if attr::ALWAYS_RENDERED.iter().any(|t| t.as_bytes() == &*self.tokens[id].text) {
-                self.tokens[id].attr = TokenAttr::USER_DEFINED;
+        for text in attr::ALWAYS_RENDERED {
+            if let Some(id) = self.text_to_token(text.as_bytes()) {
+                self.set_attr(id, TokenAttr::USER_DEFINED);
             }
         }
         self.eog.extend([s.eos, s.eot, s.eom].into_iter().flatten());
         let find = |v: &Vocab, text: &str| {
-            v.eog.iter().copied().find(|&id| &*v.tokens[id as usize].text == text.as_bytes())
+            v.text_to_token(text.as_bytes()).filter(|id| v.eog.contains(id))
         };
         let (ret, call, calls, flush, end) = (
             find(self, "<|return|>"),
@@ -389,30 +491,29 @@ impl Vocab {
             && (ret.is_some() || flush.is_some())
         {
             self.eog.remove(&end);
-            self.tokens[end as usize].attr = TokenAttr::USER_DEFINED;
+            self.set_attr(end, TokenAttr::USER_DEFINED);
         }
         if find(self, "<|tool_response>").is_some()
             && let Some(s_id) = find(self, "</s>")
         {
             self.eog.remove(&s_id);
-            self.tokens[s_id as usize].attr = TokenAttr::NORMAL;
+            self.set_attr(s_id, TokenAttr::NORMAL);
         }
     }
 
     fn build_special_cache(&mut self) {
         let special = TokenAttr::CONTROL | TokenAttr::USER_DEFINED | TokenAttr::UNKNOWN;
-        let mut cache: Vec<u32> = (0..self.tokens.len() as u32)
-            .filter(|&id| self.tokens[id as usize].attr.has(special))
-            .collect();
+        let mut cache: Vec<u32> =
+            (0..self.n_tokens() as u32).filter(|&id| self.attr(id).has(special)).collect();
         // llama.cpp uses an unstable std::sort by length; ties are kept in id order here.
-        cache.sort_by_key(|&id| std::cmp::Reverse(self.tokens[id as usize].text.len()));
+        cache.sort_by_key(|&id| std::cmp::Reverse(self.text(id).map_or(0, <[u8]>::len)));
         self.special_cache = cache;
     }
 
-    fn set_attr(&mut self, text: &str, bit: TokenAttr, on: bool) {
+    fn set_attr_bit(&mut self, text: &str, bit: TokenAttr, on: bool) {
         if let Some(id) = self.text_to_token(text.as_bytes()) {
-            let a = &mut self.tokens[id as usize].attr;
-            *a = if on { *a | bit } else { TokenAttr(a.0 & !bit.0) };
+            let a = self.attr(id);
+            self.set_attr(id, if on { a | bit } else { TokenAttr(a.0 & !bit.0) });
         }
     }
 
@@ -425,18 +526,17 @@ impl Vocab {
         if any(&pre, &["jina-v2-de", "jina-v2-es", "jina-v2-code"])
             || any(arch, &["nomic-bert-moe", "jina-bert-v3"])
         {
-            self.set_attr("<mask>", TokenAttr::LSTRIP, true);
+            self.set_attr_bit("<mask>", TokenAttr::LSTRIP, true);
         } else if any(&name, &["phi-3", "phi3"]) {
             for id in self.special_cache.clone() {
-                let a = &mut self.tokens[id as usize].attr;
-                *a = *a | TokenAttr::RSTRIP;
+                self.set_attr(id, self.attr(id) | TokenAttr::RSTRIP);
             }
-            self.set_attr("</s>", TokenAttr::RSTRIP, true);
+            self.set_attr_bit("</s>", TokenAttr::RSTRIP, true);
             for t in ["<unk>", "<s>", "<|endoftext|>"] {
-                self.set_attr(t, TokenAttr::RSTRIP, false);
+                self.set_attr_bit(t, TokenAttr::RSTRIP, false);
             }
         } else if any(&name, &["modern-bert"]) {
-            self.set_attr("[MASK]", TokenAttr::LSTRIP, true);
+            self.set_attr_bit("[MASK]", TokenAttr::LSTRIP, true);
         }
     }
 }

@@ -136,6 +136,18 @@ fn bpe_merges_lowest_rank_first() {
 }
 
 #[test]
+fn repeated_merges_keep_their_first_rank_and_empty_tokens_get_a_name() {
+    let mut tokens = ALPHABET.to_vec();
+    tokens.extend(["ab", "aa", ""]);
+    // The second "a a" (rank 2) is ignored: "a a" keeps rank 0 and beats "a b".
+    let t = Spec::bpe(Some("gpt-2"), &tokens, &["a a", "a b", "a a"]).build().unwrap();
+    assert_eq!(texts(&t, &t.tokenize("aab", false, false)), ["aa", "b"]);
+    assert_eq!(t.token_text(9), Some(&b"[EMPTY_9]"[..]));
+    assert_eq!(t.token_id("[EMPTY_9]"), Some(9));
+    assert_eq!((t.token_text(10), t.token_score(10), t.token_score(9)), (None, None, Some(0.0)));
+}
+
+#[test]
 fn llama3_ignores_merges_for_whole_words() {
     let mut tokens = ALPHABET.to_vec();
     tokens.push("abc");
