@@ -48,6 +48,14 @@ impl CpuBackend {
             .map_err(|_| panicked(op))
     }
 
+    /// The AVX-512 attention kernel's token, where the CPU has one (auto mode only).
+    fn wide_attention(&self) -> Option<attention::Wide> {
+        #[cfg(target_arch = "x86_64")]
+        return self.vnni;
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
     fn check_kv_layer(&self, op: &'static str, kv: &CpuKv, layer: usize) -> Result<()> {
         if layer < kv.layers.len() {
             Ok(())
@@ -280,7 +288,7 @@ impl Backend for CpuBackend {
                 Ok(())
             }
             CpuMode::Auto | CpuMode::Portable => {
-                attention::fast(&self.pool, self.isa, &a, &mut out.data)
+                attention::fast(&self.pool, self.isa, self.wide_attention(), &a, &mut out.data)
                     .map_err(|_| panicked("attention"))
             }
         }

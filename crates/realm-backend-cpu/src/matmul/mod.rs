@@ -10,9 +10,10 @@
 //!   weight format pairs with, as ggml's `vec_dot_type`), then integer dot products per block
 //!   (`portable` in plain Rust, `avx2` on x86_64, where one unpacked weight block serves up to
 //!   four activation rows). This is llama.cpp's CPU approach: the weights are read in their
-//!   4–8-bit form, never widened to f32 in memory. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-//!   IQ4_NL, Q4_K, Q5_K, Q6_K; the portable kernels serve only small batches (below
-//!   `PORTABLE_INT_MAX_ROWS` rows), where they beat the generic path.
+//!   2–8-bit form, never widened to f32 in memory. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+//!   IQ4_NL, Q4_K, Q5_K, Q6_K with AVX2 kernels; Q2_K, Q3_K, IQ4_XS with portable ones only.
+//!   The portable kernels serve only small batches (below `PORTABLE_INT_MAX_ROWS` rows), where
+//!   they beat the generic path.
 //!
 //! - packed (x86_64 with AVX-512 VNNI, [`vnni`]): the 32-block formats (Q4_0, Q4_1, Q5_0,
 //!   Q5_1, Q8_0) and Q4_K/Q6_K repacked at upload into 16-row panels, one `vpdpbusd` lane per
@@ -54,7 +55,7 @@ const PORTABLE_INT_MAX_ROWS: usize = 4;
 const MIN_PARALLEL_MACS: usize = 1 << 17;
 
 /// The weight types with an integer kernel.
-pub(crate) const INT_TYPES: [GgmlType; 9] = [
+pub(crate) const INT_TYPES: [GgmlType; 12] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q5_0,
@@ -64,6 +65,9 @@ pub(crate) const INT_TYPES: [GgmlType; 9] = [
     GgmlType::Q4_K,
     GgmlType::Q5_K,
     GgmlType::Q6_K,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::IQ4_XS,
 ];
 
 /// An integer kernel: the dot products of one weight row with several activation rows.
@@ -95,7 +99,7 @@ fn int_kernel(ty: GgmlType, isa: Isa) -> Option<(ActKind, IntDot)> {
     let kind = match ty {
         T::Q4_0 | T::Q5_0 | T::Q8_0 | T::IQ4_NL => ActKind::Q8_0,
         T::Q4_1 | T::Q5_1 => ActKind::Q8_1,
-        T::Q4_K | T::Q5_K | T::Q6_K => ActKind::Q8K,
+        T::Q4_K | T::Q5_K | T::Q6_K | T::Q2_K | T::Q3_K | T::IQ4_XS => ActKind::Q8K,
         _ => return None,
     };
     let portable = match ty {
@@ -107,8 +111,15 @@ fn int_kernel(ty: GgmlType, isa: Isa) -> Option<(ActKind, IntDot)> {
         T::IQ4_NL => portable::dot_iq4_nl,
         T::Q4_K => portable::dot_q4_k,
         T::Q5_K => portable::dot_q5_k,
+        T::Q2_K => portable::dot_q2_k,
+        T::Q3_K => portable::dot_q3_k,
+        T::IQ4_XS => portable::dot_iq4_xs,
         _ => portable::dot_q6_k,
     };
+    // Formats without an AVX2 kernel run the plain-Rust one on every ISA.
+    if matches!(ty, T::Q2_K | T::Q3_K | T::IQ4_XS) {
+        return Some((kind, IntDot::Portable(portable)));
+    }
     let dot = match isa {
         Isa::Portable => IntDot::Portable(portable),
         #[cfg(target_arch = "x86_64")]
@@ -148,7 +159,7 @@ pub(crate) fn fast(
     // The plain-Rust integer kernels only beat dequantize-once + f32 dots when each weight
     // row meets few activation rows.
     let int = int_kernel(w.ty, isa)
-        .filter(|_| !matches!(isa, Isa::Portable) || n < PORTABLE_INT_MAX_ROWS);
+        .filter(|(_, dot)| !matches!(dot, IntDot::Portable(_)) || n < PORTABLE_INT_MAX_ROWS);
     match int {
         Some((kind, dot)) => {
             let acts = QActs::new(isa, kind, x, n, w.cols, pool).map_err(|_| {

@@ -12,7 +12,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use realm_quant::QK_K;
-use realm_quant::blocks::{KVALUES_IQ4NL, scale_min_k4};
+use realm_quant::blocks::{BlockIq4Xs, BlockQ2K, BlockQ3K, KVALUES_IQ4NL, scale_min_k4};
 
 use super::q8::ActRow;
 
@@ -279,4 +279,71 @@ fn dot16(x: &[i8], y: &[i8]) -> i32 {
         s += i32::from(a) * i32::from(b);
     }
     s
+}
+
+/// `d_w · d_a · Σ_g sc_g Σ q_w q_a − dmin_w · d_a · Σ_g min_g · bsum_g` with 4-bit group scales
+/// and mins (`ggml_vec_dot_q2_K_q8_K_generic`).
+pub(crate) fn dot_q2_k(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, qa, da, bsums) in blocks256::<84>(w, a) {
+        let Ok(b) = bytemuck::try_from_bytes::<BlockQ2K>(b) else { continue };
+        let mut q = [0i8; QK_K];
+        for (e, v) in q.iter_mut().enumerate() {
+            let (h, plane, l) = (e / 128, (e % 128) / 32, e % 32);
+            *v = ((b.qs[h * 32 + l] >> (2 * plane)) & 3) as i8;
+        }
+        let (mut isum, mut summs) = (0i32, 0i32);
+        for g in 0..16 {
+            let sc = b.scales[g];
+            isum += i32::from(sc & 0x0F) * dot16(&q[16 * g..], &qa[16 * g..]);
+            summs += i32::from(sc >> 4) * i32::from(bsums[g]);
+        }
+        acc += b.d.to_f32() * da * isum as f32 - b.dmin.to_f32() * da * summs as f32;
+    }
+    acc
+}
+
+/// `d_w · d_a · Σ_g (sc_g − 32) Σ q_w q_a`, `q` in −4..4 (`ggml_vec_dot_q3_K_q8_K_generic`).
+pub(crate) fn dot_q3_k(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, qa, da, _) in blocks256::<110>(w, a) {
+        let Ok(b) = bytemuck::try_from_bytes::<BlockQ3K>(b) else { continue };
+        let scales = b.group_scales();
+        let mut q = [0i8; QK_K];
+        for (e, v) in q.iter_mut().enumerate() {
+            let (h, plane, l) = (e / 128, (e % 128) / 32, e % 32);
+            let low = ((b.qs[h * 32 + l] >> (2 * plane)) & 3) as i8;
+            // A clear high bit means "subtract 4".
+            *v = low - if (b.hmask[l] >> (e / 32)) & 1 == 0 { 4 } else { 0 };
+        }
+        let mut isum = 0i32;
+        for g in 0..16 {
+            isum += i32::from(scales[g]) * dot16(&q[16 * g..], &qa[16 * g..]);
+        }
+        acc += b.d.to_f32() * da * isum as f32;
+    }
+    acc
+}
+
+/// `d_w · d_a · Σ_g (ls_g − 32) Σ kvalue(q_w) q_a` over 8 groups of 32
+/// (`ggml_vec_dot_iq4_xs_q8_K_generic`).
+pub(crate) fn dot_iq4_xs(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, qa, da, _) in blocks256::<136>(w, a) {
+        let Ok(b) = bytemuck::try_from_bytes::<BlockIq4Xs>(b) else { continue };
+        let scales_h = b.scales_h.get();
+        let mut isum = 0i32;
+        for (g, qs) in b.qs.chunks_exact(16).enumerate() {
+            let lo = (b.scales_l[g / 2] >> (4 * (g % 2))) & 0x0F;
+            let hi = ((scales_h >> (2 * g)) & 3) as u8;
+            let mut x = [0i8; 32];
+            for j in 0..16 {
+                x[j] = KVALUES_IQ4NL[usize::from(qs[j] & 0x0F)];
+                x[j + 16] = KVALUES_IQ4NL[usize::from(qs[j] >> 4)];
+            }
+            isum += (i32::from(lo | (hi << 4)) - 32) * dot32(&x, act32(qa, g));
+        }
+        acc += b.d.to_f32() * da * isum as f32;
+    }
+    acc
 }

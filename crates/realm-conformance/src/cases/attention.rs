@@ -48,6 +48,17 @@ pub(crate) fn run<B: Backend>(cx: &mut Cx<'_, B>) {
         Scenario { window: Some(16), dtype: KvDtype::F32, prefill: 20, ..base },
         Scenario { softcap: Some(10.0), amp: 4.0, ..base },
         Scenario { head_dim_v: 32, prefix: 0, ..base },
+        // Gemma-like: one KV head for 4 query heads, wide heads, a prefill longer than one
+        // block of keys with the causal edge inside blocks.
+        Scenario {
+            n_head: 4,
+            n_head_kv: 1,
+            head_dim: 128,
+            head_dim_v: 128,
+            prefix: 5,
+            prefill: 37,
+            ..base
+        },
         // A long cache, so a backend that splits decode over positions does.
         Scenario { prefix: 300, prefill: 3, n_head: 2, n_head_kv: 1, ..base },
         Scenario { prefix: 300, prefill: 3, window: Some(100), ..base },
