@@ -193,7 +193,15 @@ impl Packed {
         let mut out = Vec::new();
         out.try_reserve_exact(total).ok()?;
         out.resize(total, 0u8);
+        // A large matrix is read in groups of panels whose source pages are handed back to the
+        // OS once packed (see `page_out`): otherwise a memory-mapped 170 MiB embedding would be
+        // resident twice, source and panels, until the loader releases the source.
+        let group = (PAGE_OUT_BYTES / (PANEL * row_bytes).max(1)).max(1);
+        let large = data.len() >= PAGE_OUT_BYTES;
         for (p, panel) in out.chunks_exact_mut(panel_bytes).enumerate() {
+            if large && p % group == 0 && p > 0 {
+                page_out(&data[(p - group) * PANEL * row_bytes..p * PANEL * row_bytes]);
+            }
             for (b, dst) in panel.chunks_exact_mut(rec).enumerate() {
                 for o in 0..PANEL.min(rows - p * PANEL) {
                     let at = (p * PANEL + o) * row_bytes + b * bb;
@@ -243,6 +251,32 @@ impl Packed {
         // were detected.
         unsafe { rows(self.fmt, recs, a, out) }
     }
+}
+
+/// Bytes of source packed between two [`page_out`] calls, and the smallest matrix that gets them.
+const PAGE_OUT_BYTES: usize = 8 << 20;
+
+/// Asks the OS to reclaim the pages of `bytes` now (`MADV_PAGEOUT`, Linux 5.4+). Contents are
+/// preserved whatever the memory is — clean file pages are dropped and read back from the file
+/// on the next access, anonymous pages stay unless there is swap — so this is only a hint that
+/// lowers the resident size; where unsupported it does nothing.
+fn page_out(bytes: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let (addr, len) = (bytes.as_ptr() as usize, bytes.len());
+        let start = addr.next_multiple_of(PAGE);
+        let end = (addr + len) & !(PAGE - 1);
+        if start < end {
+            // SAFETY: the range lies inside `bytes` (page-aligned inward) and MADV_PAGEOUT
+            // never changes what any reference reads, so no borrow is invalidated.
+            unsafe {
+                let _ = libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = bytes;
 }
 
 /// Writes GGUF block `src` of panel row `o` into record `dst`.
