@@ -276,7 +276,9 @@ impl Backend for CpuBackend {
         // of F16 is F16, in both its flash and non-flash paths): round the query the same way.
         let rounded: Vec<f32>;
         let q_data = if kv.desc.dtype == realm_core::KvDtype::F16 {
-            rounded = q.data.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
+            let mut r = q.data.clone();
+            crate::vec::round_to_f16(self.isa, &mut r);
+            rounded = r;
             &rounded
         } else {
             &q.data

@@ -86,6 +86,16 @@ pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
     f32::from_bits(o | (u32::from(h & 0x8000) << 16))
 }
 
+/// Rounds every value to the nearest f16 (ties to even) in place: what a value stored as f16
+/// and read back holds.
+pub(crate) fn round_to_f16(isa: Isa, xs: &mut [f32]) {
+    match isa {
+        Isa::Portable => xs.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32()),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(t) => x86::round_to_f16(t, xs),
+    }
+}
+
 /// Widens f16 bit patterns to f32, `min(src.len(), dst.len())` values.
 #[inline]
 pub(crate) fn f16_to_f32(isa: Isa, src: &[u16], dst: &mut [f32]) {
@@ -138,6 +148,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn round_to_f16_matches_half_on_every_isa() {
+        let mut xs: Vec<f32> = (0..40_003).map(|i| (i as f32 - 20_000.0) * 3.37e-3).collect();
+        xs.extend([6.1e-5, 5.96e-8, 2.9e-8, 65_504.0, 65_520.0, 1e9, -1e-40, 0.0, -0.0]);
+        let want: Vec<u32> =
+            xs.iter().map(|&x| half::f16::from_f32(x).to_f32().to_bits()).collect();
+        for isa in [Isa::Portable, Isa::detect()] {
+            let mut got = xs.clone();
+            round_to_f16(isa, &mut got);
+            let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            assert!(got == want, "{isa:?}");
+        }
+    }
+
+    #[test]
     fn exp_is_within_a_few_ulp() {
         let mut worst = 0.0f64;
         let mut x = -87.0f32;
@@ -182,10 +206,41 @@ mod tests {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use core::arch::x86_64::*;
 
     use crate::isa::Avx2Token;
+
+    /// `v` rounded to the nearest f16 (ties to even) and widened back, with F16C.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) fn f16_round1(v: f32) -> f32 {
+        let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(v));
+        _mm_cvtss_f32(_mm_cvtph_ps(h))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn round_to_f16_imp(xs: &mut [f32]) {
+        let (x8, rest) = xs.as_chunks_mut::<8>();
+        for x in x8 {
+            // SAFETY: `x` is 8 readable and writable f32; unaligned access is fine.
+            unsafe {
+                let v = _mm256_loadu_ps(x.as_ptr());
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+                _mm256_storeu_ps(x.as_mut_ptr(), _mm256_cvtph_ps(h));
+            }
+        }
+        for x in rest {
+            *x = f16_round1(*x);
+        }
+    }
+
+    /// Rounds every value to the nearest f16 in place (F16C).
+    pub(crate) fn round_to_f16(_: Avx2Token, xs: &mut [f32]) {
+        // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
+        unsafe { round_to_f16_imp(xs) }
+    }
 
     /// f32 dot product: four 8-lane FMA accumulators.
     #[inline]

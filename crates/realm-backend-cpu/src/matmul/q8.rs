@@ -160,12 +160,12 @@ mod simd {
                     i: &mut [i32],
                     s: Option<&mut [f32]>,
                 ) {
-                    quantize_q8_0(x, q, d, i, s);
+                    quantize_q8_0(x, q, d, i, s, |v| crate::vec::x86::f16_round1(v));
                 }
                 // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
                 unsafe { imp(x, qs, d, isum, sums) }
             }
-            Isa::Portable => quantize_q8_0(x, qs, d, isum, sums),
+            Isa::Portable => quantize_q8_0(x, qs, d, isum, sums, super::f16_round),
         }
     }
 
@@ -194,6 +194,7 @@ fn quantize_q8_0(
     d: &mut [f32],
     isum: &mut [i32],
     mut sums: Option<&mut [f32]>,
+    f16_round: impl Fn(f32) -> f32,
 ) {
     let (xbs, _) = x.as_chunks::<32>();
     let (qbs, _) = qs.as_chunks_mut::<32>();
