@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
 apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  log "adding Rust target wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
+# wasm32: the browser build; aarch64: a compile check of the CPU engine for ARM (NEON).
+for target in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    log "adding Rust target $target"
+    rustup target add "$target"
+  fi
+done
 
 if ! python3 -m pip --version >/dev/null 2>&1; then
   log "installing python3-pip"

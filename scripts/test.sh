@@ -18,6 +18,12 @@ RUSTFLAGS="-D warnings" cargo check --locked --target wasm32-unknown-unknown \
   -p realm-quant -p realm-gguf -p realm-tokenizer -p realm-sampling -p realm-core \
   -p realm-backend-cpu -p realm-model -p realm-runtime -p realm-shaders -p realm-backend-wgpu
 
+step "the CPU engine with simd128 on wasm32, and on aarch64 (NEON), compiles (warnings are errors)"
+RUSTFLAGS="-D warnings -C target-feature=+simd128" cargo check --locked \
+  --target wasm32-unknown-unknown -p realm-backend-cpu -p realm-runtime
+RUSTFLAGS="-D warnings" cargo check --locked --target aarch64-unknown-linux-gnu \
+  -p realm-backend-cpu -p realm-model -p realm-runtime
+
 step "tests"
 cargo test --workspace --locked
 
