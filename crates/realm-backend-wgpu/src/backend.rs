@@ -65,10 +65,12 @@ impl WgpuBackend {
         }
     }
 
-    /// One elementwise dispatch over `n` values.
+    /// One elementwise dispatch over `n` values. For the profile, each binding counts as 4 bytes
+    /// per value (at least two: an in-place op reads and writes); an estimate.
     fn each(&self, v: Variant, n: usize, params: &[u32], binds: &[Bind<'_>]) -> Result<()> {
         let groups = flat(n.div_ceil(v.workgroup as usize))?;
-        self.gpu.dispatch(v, params, binds, groups)
+        let bytes = (n * 4 * binds.len().max(2)) as u64;
+        self.gpu.dispatch_moving(v, params, binds, groups, bytes)
     }
 
     fn check_kv_layer(&self, op: &'static str, kv: &WgpuKv, layer: usize) -> Result<()> {
@@ -149,7 +151,9 @@ impl WgpuBackend {
             } else {
                 [u(OP, c.rows.div_ceil(32))?, u(OP, n.div_ceil(32))?, 1]
             };
-            self.gpu.dispatch(v, &params, &binds, groups)?;
+            // Weight blocks, the activations read and the outputs written.
+            let bytes = (c.rows * w.row_bytes + n * w.cols * 4 + n * c.rows * 4) as u64;
+            self.gpu.dispatch_moving(v, &params, &binds, groups, bytes)?;
         }
         Ok(())
     }
@@ -170,6 +174,10 @@ impl Backend for WgpuBackend {
 
     fn upload(&self, desc: WeightDesc) -> Result<WgpuWeight> {
         weight::upload(&self.gpu, desc)
+    }
+
+    fn max_tensor_bytes(&self) -> u64 {
+        self.gpu.max_tensor()
     }
 
     fn tensor(&self, rows: usize, cols: usize) -> Result<WgpuTensor> {
@@ -288,7 +296,14 @@ impl Backend for WgpuBackend {
         let n_groups = x.len() / group;
         let params = [u(OP, group)?, u(OP, n_groups)?, eps.to_bits(), 0];
         let binds = [Bind::Whole(x.buffer()), Bind::Whole(w), Bind::Whole(out.buffer())];
-        self.gpu.dispatch(self.v(Op::RmsNorm, None, None), &params, &binds, flat(n_groups)?)
+        let bytes = (2 * x.len() * 4) as u64;
+        self.gpu.dispatch_moving(
+            self.v(Op::RmsNorm, None, None),
+            &params,
+            &binds,
+            flat(n_groups)?,
+            bytes,
+        )
     }
 
     fn matmul(
@@ -419,6 +434,10 @@ impl Backend for WgpuBackend {
         ];
         let l = &kv.layers[layer];
         let groups = [u(OP, p.n_head)?, u(OP, n)?, u(OP, n_split)?];
+        // Keys and values of the span (each query head group reads them), q and out.
+        let elem = if fmt == KvFormat::F16 { 2 } else { 4 };
+        let kv_bytes = span * p.n_head_kv * (p.head_dim + p.head_dim_v) * elem;
+        let bytes = (kv_bytes + (q.len() + out.len()) * 4) as u64;
         let v = self.v(Op::Attention { split }, None, Some(fmt));
         if !split {
             let binds = [
@@ -427,7 +446,7 @@ impl Backend for WgpuBackend {
                 Bind::Whole(&l.v),
                 Bind::Whole(out.buffer()),
             ];
-            return self.gpu.dispatch(v, &params, &binds, groups);
+            return self.gpu.dispatch_moving(v, &params, &binds, groups, bytes);
         }
         let part_len = n * p.n_head * n_split * (p.head_dim_v + 2);
         let part = self.gpu.storage("attention partials", (part_len * 4) as u64)?;
@@ -437,7 +456,7 @@ impl Backend for WgpuBackend {
             Bind::Whole(&l.v),
             Bind::Whole(&part.buffer),
         ];
-        self.gpu.dispatch(v, &params, &binds, groups)?;
+        self.gpu.dispatch_moving(v, &params, &binds, groups, bytes)?;
         let rparams = [u(OP, p.n_head)?, u(OP, p.head_dim_v)?, u(OP, n_split)?, 0];
         let rv = self.v(Op::AttentionReduce, None, None);
         let rbinds = [Bind::Whole(&part.buffer), Bind::Whole(out.buffer())];

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use realm_core::{CoreError, Result};
 use realm_shaders::{Target, Tier, Variant};
 
+use crate::profile::Profiler;
+
 /// Bytes of one uniform/small-data arena buffer.
 const ARENA_BYTES: u64 = 64 * 1024;
 /// Data larger than this gets a buffer of its own instead of an arena slice.
@@ -115,11 +117,15 @@ pub(crate) struct Gpu {
     pub(crate) details: Vec<String>,
     /// Largest buffer of a split weight.
     pub(crate) weight_chunk: u64,
+    /// Largest activation ([`Gpu::storage`]), at most the largest binding.
+    pub(crate) tensor_cap: u64,
     errors: Arc<Mutex<ErrorSlot>>,
     pool: Arc<Mutex<Pool>>,
     kernels: Mutex<HashMap<Variant, Arc<Kernel>>>,
     encoder: Mutex<Option<wgpu::CommandEncoder>>,
     arena: Mutex<Arena>,
+    /// Per-op timestamps (`REALM_PROFILE=1` on an adapter with `timestamp-query`).
+    pub(crate) profiler: Option<Profiler>,
 }
 
 impl Gpu {
@@ -147,6 +153,7 @@ impl Gpu {
         let weight_chunk = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         Self {
             weight_chunk,
+            tensor_cap: u64::MAX,
             device,
             queue,
             limits,
@@ -158,6 +165,7 @@ impl Gpu {
             kernels: Mutex::default(),
             encoder: Mutex::default(),
             arena: Mutex::default(),
+            profiler: None,
         }
     }
 
@@ -178,15 +186,20 @@ impl Gpu {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
+    /// Largest activation buffer, in bytes.
+    pub(crate) fn max_tensor(&self) -> u64 {
+        self.max_binding().min(self.tensor_cap)
+    }
+
     /// A storage buffer of at least `bytes` (rounded up to 256) from the pool.
     pub(crate) fn storage(&self, what: &str, bytes: u64) -> Result<Pooled> {
         let size = bytes.max(4).div_ceil(256) * 256;
-        if size > self.max_binding() {
+        if size > self.max_tensor() {
             return Err(CoreError::Unsupported {
                 op: "tensor",
                 what: format!(
                     "{what} of {bytes} bytes (the device binds at most {} bytes)",
-                    self.max_binding()
+                    self.max_tensor()
                 ),
                 backend: "wgpu",
             });
@@ -290,6 +303,18 @@ impl Gpu {
         binds: &[Bind<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_moving(v, params, binds, groups, 0)
+    }
+
+    /// [`Gpu::dispatch`] of an op that reads and writes `moved` bytes in all (for the profile's GB/s).
+    pub(crate) fn dispatch_moving(
+        &self,
+        v: Variant,
+        params: &[u32],
+        binds: &[Bind<'_>],
+        groups: [u32; 3],
+        moved: u64,
+    ) -> Result<()> {
         if groups.contains(&0) {
             return Ok(());
         }
@@ -339,10 +364,12 @@ impl Gpu {
         let enc = enc.get_or_insert_with(|| {
             self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
         });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes: None,
-        });
+        let timestamp_writes = match &self.profiler {
+            Some(p) => p.next(v.name(), moved)?,
+            None => None,
+        };
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -373,8 +400,15 @@ impl Gpu {
     pub(crate) fn submit(&self) -> Result<()> {
         self.check("submit")?;
         let enc = lock(&self.encoder, "submit")?.take();
-        if let Some(enc) = enc {
+        let mut timed = 0;
+        if let Some(mut enc) = enc {
+            if let Some(p) = &self.profiler {
+                timed = p.resolve(&mut enc)?;
+            }
             self.queue.submit([enc.finish()]);
+        }
+        if let Some(p) = &self.profiler {
+            p.collect(&self.device, timed)?;
         }
         let mut a = lock(&self.arena, "submit")?;
         a.current = 0;

@@ -17,15 +17,18 @@
 
 mod backend;
 mod gpu;
+mod probe;
+mod profile;
 mod readback;
 mod tensor;
 mod weight;
 
+pub use probe::{AdapterReport, adapters};
 pub use realm_shaders::Tier;
 pub use tensor::{WgpuKv, WgpuTensor};
 pub use weight::WgpuWeight;
 
-use realm_core::{CoreError, Result};
+use realm_core::{CoreError, OpStat, Result};
 
 use gpu::Gpu;
 
@@ -39,24 +42,38 @@ pub struct WgpuConfig {
     /// Largest buffer of a split weight, if smaller than the device's largest storage
     /// binding (which is always the cap): tests use it to exercise splitting.
     pub weight_chunk_bytes: Option<u64>,
+    /// Largest activation buffer, if smaller than the device's largest storage binding: tests
+    /// use it to exercise model code that splits work under [`realm_core::Backend::max_tensor_bytes`].
+    pub max_tensor_bytes: Option<u64>,
+    /// Time every op with timestamp queries (needs `timestamp-query`; natively only, since
+    /// each submit waits for its timestamps). See [`WgpuBackend::profile`].
+    pub profile: bool,
 }
 
 impl Default for WgpuConfig {
     fn default() -> Self {
-        Self { allow_f16: true, allow_subgroups: true, weight_chunk_bytes: None }
+        Self {
+            allow_f16: true,
+            allow_subgroups: true,
+            weight_chunk_bytes: None,
+            max_tensor_bytes: None,
+            profile: false,
+        }
     }
 }
 
 impl WgpuConfig {
     /// The f32, no-subgroup baseline whatever the adapter offers.
     pub fn baseline() -> Self {
-        Self { allow_f16: false, allow_subgroups: false, weight_chunk_bytes: None }
+        Self { allow_f16: false, allow_subgroups: false, ..Self::default() }
     }
 }
 
 /// The WebGPU backend.
 pub struct WgpuBackend {
     gpu: Gpu,
+    /// Why there is no profile, when profiling was asked for and is unavailable.
+    profile_missing: Option<String>,
 }
 
 fn no_device(detail: String) -> CoreError {
@@ -71,7 +88,9 @@ impl WgpuBackend {
         // a bare `unreachable`: probe first and return an error instead.
         #[cfg(target_arch = "wasm32")]
         if !wgpu::util::is_browser_webgpu_supported().await {
-            return Err(no_device("this browser has no WebGPU (navigator.gpu is missing)".into()));
+            return Err(CoreError::NoAdapter {
+                detail: "this browser has no WebGPU (navigator.gpu is missing)".into(),
+            });
         }
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
@@ -80,12 +99,36 @@ impl WgpuBackend {
                 ..Default::default()
             })
             .await
-            .map_err(|e| no_device(format!("no WebGPU adapter: {e}")))?;
+            .map_err(|e| CoreError::NoAdapter {
+                detail: if cfg!(target_arch = "wasm32") {
+                    e.to_string()
+                } else {
+                    format!(
+                        "{e} (without a GPU, install Mesa's software Vulkan driver: \
+                         apt-get install mesa-vulkan-drivers libvulkan1)"
+                    )
+                },
+            })?;
         let info = adapter.get_info();
         let features = adapter.features();
         let limits = adapter.limits();
-        let (tier, mut details) = choose_tier(config, features, &info);
+        let (tier, mut details) = probe::choose_tier(config, features, &info);
+        let has_timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
+        let profile_missing = match (config.profile, has_timestamps) {
+            (false, _) => None,
+            _ if cfg!(target_arch = "wasm32") => {
+                Some("per-op GPU timing is not available in the browser build".to_string())
+            }
+            (true, false) => {
+                Some(format!("{} has no timestamp-query feature: no per-op GPU times", info.name))
+            }
+            (true, true) => None,
+        };
+        let profiling = config.profile && profile_missing.is_none();
         let mut required = wgpu::Features::empty();
+        if profiling {
+            required |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         if tier.f16 {
             required |= wgpu::Features::SHADER_F16;
         }
@@ -112,53 +155,39 @@ impl WgpuBackend {
                 limits.max_compute_invocations_per_workgroup
             ),
         );
+        if profiling {
+            details.push(
+                "profiling: every op timed with timestamp queries (serializes submits)".into(),
+            );
+        }
         let mut gpu = Gpu::new(device, queue, tier, name, details);
+        if profiling {
+            gpu.profiler = Some(profile::Profiler::new(&gpu.device, &gpu.queue));
+        }
+        if let Some(cap) = config.max_tensor_bytes {
+            gpu.tensor_cap = cap.max(256);
+            gpu.details.push(format!("activations of at most {} bytes", gpu.tensor_cap));
+        }
         if let Some(cap) = config.weight_chunk_bytes {
             gpu.weight_chunk = gpu.weight_chunk.min(cap.max(4));
             gpu.details
                 .push(format!("weights split into buffers of at most {} bytes", gpu.weight_chunk));
         }
-        Ok(Self { gpu })
+        Ok(Self { gpu, profile_missing })
     }
 
     /// The tier in use.
     pub fn tier(&self) -> Tier {
         self.gpu.tier
     }
-}
 
-/// The tier `config` and the adapter allow, and a line per choice saying why.
-fn choose_tier(
-    config: WgpuConfig,
-    features: wgpu::Features,
-    info: &wgpu::AdapterInfo,
-) -> (Tier, Vec<String>) {
-    let mut details = Vec::new();
-    let has_f16 = features.contains(wgpu::Features::SHADER_F16);
-    let f16 = config.allow_f16 && has_f16;
-    details.push(match (has_f16, config.allow_f16) {
-        (true, true) => "f16: on (shader-f16): quantized matmuls stage tiles in f16".into(),
-        (true, false) => "f16: off (disabled by configuration): f32 tiles".into(),
-        (false, _) => "f16: off (no shader-f16 on this adapter): f32 tiles".into(),
-    });
-    let has_sg = features.contains(wgpu::Features::SUBGROUP);
-    let subgroups = config.allow_subgroups && has_sg;
-    details.push(match (has_sg, config.allow_subgroups) {
-        (true, true) => format!(
-            "subgroups: on (subgroup size {}..{}): matvec reduces with subgroupAdd",
-            info.subgroup_min_size, info.subgroup_max_size
-        ),
-        (true, false) => {
-            "subgroups: off (disabled by configuration): workgroup-memory reductions".into()
+    /// GPU time per op so far (slowest first) and the number of passes that ran untimed,
+    /// or why there is none (profiling not asked for, or no `timestamp-query`).
+    pub fn profile(&self) -> Result<(Vec<OpStat>, u64), String> {
+        match (&self.gpu.profiler, &self.profile_missing) {
+            (Some(p), _) => p.report().map_err(|e| e.to_string()),
+            (None, Some(why)) => Err(why.clone()),
+            (None, None) => Err("profiling was not enabled (REALM_PROFILE=1)".into()),
         }
-        (false, _) => {
-            "subgroups: off (no subgroups on this adapter): workgroup-memory reductions".into()
-        }
-    });
-    details.push(
-        "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul above; attention splits decode over \
-         key positions (≥ 128) and merges; weights read as GGUF blocks in place"
-            .into(),
-    );
-    (Tier { f16, subgroups }, details)
+    }
 }

@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "realm-tokenizer",
             "realm-sampling",
             "realm-backend-cpu",
+            "realm-backend-wgpu",
             "realm-quant",
         ],
     ),
@@ -30,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("realm-model", &["realm-core", "realm-gguf", "realm-quant"]),
     ("realm-shaders", &[]),
     ("realm-backend-wgpu", &["realm-core", "realm-quant", "realm-shaders"]),
+    ("realm-wasm", &["realm-runtime"]),
 ];
 
 #[test]

@@ -12,6 +12,8 @@ pub enum CoreError {
     BadWeight { name: String, detail: String },
     #[error("out of memory allocating {bytes} bytes for {what}")]
     OutOfMemory { what: String, bytes: u64 },
+    #[error("no GPU adapter: {detail}")]
+    NoAdapter { detail: String },
     #[error("device lost: {reason}")]
     DeviceLost { reason: String },
     #[error("{op}: position {pos} is outside the KV cache of {n_ctx} positions")]

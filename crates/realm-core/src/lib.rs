@@ -18,8 +18,8 @@ mod params;
 
 pub use error::{CoreError, Result, shape_err};
 pub use params::{
-    Activation, AttentionParams, BackendInfo, KvDesc, KvDtype, RopeParams, RopeStyle, SharedBytes,
-    WeightDesc, WeightLayout,
+    Activation, AttentionParams, BackendInfo, KvDesc, KvDtype, OpStat, RopeParams, RopeStyle,
+    SharedBytes, WeightDesc, WeightLayout,
 };
 pub use realm_quant::GgmlType;
 
@@ -44,6 +44,12 @@ pub trait Backend {
 
     /// A new activation matrix of `rows × cols` (contents unspecified until written).
     fn tensor(&self, rows: usize, cols: usize) -> Result<Self::Tensor>;
+
+    /// The largest activation [`Backend::tensor`] can make, in bytes (a GPU's largest storage
+    /// binding). Model code splits work that would need more (the logits of many rows).
+    fn max_tensor_bytes(&self) -> u64 {
+        u64::MAX
+    }
 
     /// The shape `(rows, cols)` of a tensor.
     fn shape(&self, t: &Self::Tensor) -> (usize, usize);

@@ -124,3 +124,15 @@ pub struct BackendInfo {
     /// Which code paths were chosen (SIMD level, threads, shader tier) and why.
     pub details: Vec<String>,
 }
+
+/// GPU time of one kind of op, summed over a run (`REALM_PROFILE=1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpStat {
+    /// The op and its variant (e.g. `matvec Q4_1 wg64`).
+    pub op: String,
+    pub calls: u64,
+    /// GPU seconds between each dispatch's start and end timestamps, summed.
+    pub seconds: f64,
+    /// Bytes the op reads and writes, summed, where the op knows them (0 where not).
+    pub bytes: u64,
+}

@@ -46,7 +46,11 @@ pub struct Scratch<B: Backend> {
     last_norm: B::Tensor,
     all_norm: B::Tensor,
     logits_last: B::Tensor,
-    logits_all: Option<B::Tensor>,
+    /// `Logits::All`: the logits of every row, in row chunks when one tensor of
+    /// `n × n_vocab` would exceed [`Backend::max_tensor_bytes`] (made on first use).
+    logits_all: Vec<B::Tensor>,
+    /// The normed rows of each chunk, when there is more than one.
+    chunk_in: Vec<B::Tensor>,
 }
 
 impl<B: Backend> Scratch<B> {
@@ -98,14 +102,17 @@ impl<B: Backend> Model<B> {
             last_norm: b.tensor(1, e)?,
             all_norm: t(e)?,
             logits_last: b.tensor(1, c.n_vocab)?,
-            logits_all: None,
+            logits_all: Vec::new(),
+            chunk_in: Vec::new(),
         })
     }
 
     /// Run the batch's tokens at positions `start_pos ..` and record the logits of the rows
-    /// asked for. Returns the logits tensor (`[1, n_vocab]` or `[n, n_vocab]`); the caller
-    /// submits and reads it. `s` must have been made for `batch.tokens.len()` tokens, and the KV
-    /// cache `kv` holds `n_ctx` positions.
+    /// asked for. Returns the logits as tensors of consecutive rows (`[1, n_vocab]` for
+    /// `Logits::Last`; for `Logits::All` one `[n, n_vocab]` tensor, or row chunks of it where
+    /// the backend's largest tensor is smaller); the caller submits and reads them. `s` must
+    /// have been made for `batch.tokens.len()` tokens, and the KV cache `kv` holds `n_ctx`
+    /// positions.
     pub fn forward<'s>(
         &self,
         b: &B,
@@ -113,7 +120,7 @@ impl<B: Backend> Model<B> {
         n_ctx: usize,
         batch: &Batch<'_>,
         s: &'s mut Scratch<B>,
-    ) -> Result<&'s B::Tensor> {
+    ) -> Result<&'s [B::Tensor]> {
         let Batch { tokens, start_pos, logits: which } = *batch;
         let c = &self.config;
         let n = tokens.len();
@@ -188,29 +195,53 @@ impl<B: Backend> Model<B> {
             residual(b, &mut s.x, &s.o, w.post_ffn_norm.as_ref(), e, eps, &mut s.o2)?;
         }
         let out_w = self.output.as_ref().unwrap_or(&self.token_embd);
-        let logits = match which {
+        match which {
             Logits::Last => {
                 b.copy_rows(&s.x, n - 1, &mut s.last)?;
                 b.rms_norm(&s.last, &self.output_norm, e, eps, &mut s.last_norm)?;
                 b.matmul(out_w, None, &s.last_norm, &mut s.logits_last)?;
-                &mut s.logits_last
+                if let Some(cap) = c.final_softcap {
+                    b.softcap(&mut s.logits_last, cap)?;
+                }
+                Ok(std::slice::from_ref(&s.logits_last))
             }
             Logits::All => {
                 b.rms_norm(&s.x, &self.output_norm, e, eps, &mut s.all_norm)?;
-                let logits = match s.logits_all.take() {
-                    Some(t) => t,
-                    None => b.tensor(n, c.n_vocab)?,
-                };
-                let logits = s.logits_all.insert(logits);
-                b.matmul(out_w, None, &s.all_norm, logits)?;
-                logits
+                let rows = rows_per_chunk(b.max_tensor_bytes(), c.n_vocab, n);
+                if s.logits_all.is_empty() {
+                    for start in (0..n).step_by(rows) {
+                        let r = rows.min(n - start);
+                        s.logits_all.push(b.tensor(r, c.n_vocab)?);
+                        if rows < n {
+                            s.chunk_in.push(b.tensor(r, e)?);
+                        }
+                    }
+                }
+                for (i, logits) in s.logits_all.iter_mut().enumerate() {
+                    match s.chunk_in.get_mut(i) {
+                        Some(x) => {
+                            b.copy_rows(&s.all_norm, i * rows, x)?;
+                            b.matmul(out_w, None, x, logits)?;
+                        }
+                        None => b.matmul(out_w, None, &s.all_norm, logits)?,
+                    }
+                    if let Some(cap) = c.final_softcap {
+                        b.softcap(logits, cap)?;
+                    }
+                }
+                Ok(&s.logits_all)
             }
-        };
-        if let Some(cap) = c.final_softcap {
-            b.softcap(logits, cap)?;
         }
-        Ok(logits)
     }
+}
+
+/// Rows of logits per output tensor: all `n` when `n × n_vocab` f32 values fit in one tensor
+/// of at most `max_bytes` (always on the CPU, so its results do not change), else as many as
+/// fit (at least one), with room for a backend's rounding of buffer sizes.
+fn rows_per_chunk(max_bytes: u64, n_vocab: usize, n: usize) -> usize {
+    let row = (n_vocab as u64).saturating_mul(4).max(1);
+    let fit = max_bytes.saturating_sub(4096) / row;
+    usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, n.max(1))
 }
 
 /// `x += norm(y)` when the block has a post-norm (gemma), else `x += y`.
@@ -231,4 +262,20 @@ fn residual<B: Backend>(
         None => b.add(x, y)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_per_chunk;
+
+    #[test]
+    fn logits_chunks() {
+        // The CPU: no limit, one tensor.
+        assert_eq!(rows_per_chunk(u64::MAX, 262_144, 512), 512);
+        // lavapipe's 128 MiB binding and Gemma 3's vocabulary: 127 rows of 1 MiB.
+        assert_eq!(rows_per_chunk(128 << 20, 262_144, 512), 127);
+        assert_eq!(rows_per_chunk(128 << 20, 49_152, 512), 512);
+        // A row larger than the limit still gets a chunk of one (the backend then refuses it).
+        assert_eq!(rows_per_chunk(1 << 20, 1 << 20, 8), 1);
+    }
 }

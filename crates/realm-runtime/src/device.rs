@@ -2,7 +2,8 @@
 //! backends compiled in; everything else is generic over `realm_core::Backend`.
 
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
-use realm_core::{Backend, BackendInfo, KvDtype, SharedBytes};
+use realm_backend_wgpu::{WgpuBackend, WgpuConfig};
+use realm_core::{Backend, BackendInfo, KvDtype, OpStat, SharedBytes};
 use realm_gguf::Gguf;
 use realm_model::{Batch, Logits, Model, Scratch};
 
@@ -16,13 +17,19 @@ pub enum BackendKind {
     Cpu,
     /// The CPU's scalar reference path (slow; the oracle for tests).
     CpuScalar,
+    /// WebGPU through wgpu (Vulkan, Metal or DX12 natively).
+    Wgpu,
 }
 
 impl BackendKind {
+    /// Every name [`BackendKind::from_name`] accepts, for help and error messages.
+    pub const NAMES: &'static str = "cpu, cpu-scalar, wgpu";
+
     pub fn from_name(name: &str) -> Option<BackendKind> {
         match name {
             "cpu" => Some(BackendKind::Cpu),
             "cpu-scalar" => Some(BackendKind::CpuScalar),
+            "wgpu" => Some(BackendKind::Wgpu),
             _ => None,
         }
     }
@@ -34,6 +41,58 @@ pub struct DeviceOptions {
     pub backend: BackendKind,
     /// CPU threads, 0 = all available.
     pub threads: usize,
+    /// Time every GPU op (wgpu: timestamp queries); see [`crate::Engine::profile`].
+    pub profile: bool,
+}
+
+/// What a GPU adapter offers and the tier the wgpu backend would choose on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterInfo {
+    pub name: String,
+    /// The native API (Vulkan, Metal, Dx12, ...) or the browser's WebGPU.
+    pub api: String,
+    pub device_type: String,
+    pub driver: String,
+    /// The features Realm can use and whether the adapter has each.
+    pub features: Vec<(&'static str, bool)>,
+    /// Key limits as `(name, value)`.
+    pub limits: Vec<(&'static str, u64)>,
+    /// The tier the backend would choose, e.g. "f16 + subgroups", and why (a line per choice).
+    pub tier: String,
+    pub reasons: Vec<String>,
+}
+
+/// The GPU adapters the wgpu backend can see (empty when there is none).
+pub async fn gpu_adapters() -> Vec<AdapterInfo> {
+    realm_backend_wgpu::adapters()
+        .await
+        .into_iter()
+        .map(|a| AdapterInfo {
+            name: a.name,
+            api: a.backend,
+            device_type: a.device_type,
+            driver: a.driver,
+            features: a.features,
+            limits: a.limits,
+            tier: match (a.tier.f16, a.tier.subgroups) {
+                (true, true) => "f16 + subgroups",
+                (true, false) => "f16, no subgroups",
+                (false, true) => "f32 + subgroups",
+                (false, false) => "f32, no subgroups (baseline)",
+            }
+            .to_string(),
+            reasons: a.reasons,
+        })
+        .collect()
+}
+
+/// Per-op GPU time, when profiling was asked for and the backend can measure it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Profile {
+    /// Totals per op, slowest first, and the passes that ran untimed (query set full).
+    Ops { ops: Vec<OpStat>, untimed: u64 },
+    /// Why there are no per-op times.
+    Unavailable(String),
 }
 
 /// A backend and a model loaded on it.
@@ -45,11 +104,13 @@ pub(crate) struct Loaded<B: Backend> {
 /// A model on whichever backend was chosen.
 pub(crate) enum Device {
     Cpu(Box<Loaded<CpuBackend>>),
+    Wgpu(Box<Loaded<WgpuBackend>>),
 }
 
 /// Per-session state on the same backend as the engine's [`Device`].
 pub(crate) enum DeviceState {
     Cpu(Box<State<CpuBackend>>),
+    Wgpu(Box<State<WgpuBackend>>),
 }
 
 /// A KV cache and activation buffers.
@@ -58,6 +119,16 @@ pub(crate) struct State<B: Backend> {
     n_ctx: usize,
     /// Buffers for the last batch size used (prefill chunks share a size; decode uses 1).
     scratch: Vec<Scratch<B>>,
+    /// `[1, 1]`: the argmax of the last logits (greedy decoding reads back only this).
+    argmax: Option<B::Tensor>,
+}
+
+/// What an evaluation returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Logits(Logits),
+    /// The argmax of the last position's logits only.
+    Argmax,
 }
 
 impl Device {
@@ -71,6 +142,11 @@ impl Device {
         let mode = match opts.backend {
             BackendKind::Cpu => CpuMode::Auto,
             BackendKind::CpuScalar => CpuMode::Scalar,
+            BackendKind::Wgpu => {
+                let backend = open_wgpu(opts)?;
+                let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
+                return Ok(Device::Wgpu(Box::new(Loaded { backend, model })));
+            }
         };
         let backend = CpuBackend::new(CpuConfig { threads: opts.threads, mode });
         let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
@@ -80,18 +156,34 @@ impl Device {
     pub fn info(&self) -> BackendInfo {
         match self {
             Device::Cpu(l) => l.backend.info(),
+            Device::Wgpu(l) => l.backend.info(),
         }
     }
 
     pub fn config(&self) -> &realm_model::ModelConfig {
         match self {
             Device::Cpu(l) => &l.model.config,
+            Device::Wgpu(l) => &l.model.config,
+        }
+    }
+
+    /// Per-op GPU times so far.
+    pub fn profile(&self) -> Profile {
+        match self {
+            Device::Cpu(_) => {
+                Profile::Unavailable("per-op times are measured on GPU backends only".into())
+            }
+            Device::Wgpu(l) => match l.backend.profile() {
+                Ok((ops, untimed)) => Profile::Ops { ops, untimed },
+                Err(why) => Profile::Unavailable(why),
+            },
         }
     }
 
     pub fn new_state(&self, n_ctx: usize, kv_dtype: KvDtype) -> Result<DeviceState> {
         match self {
             Device::Cpu(l) => Ok(DeviceState::Cpu(Box::new(l.new_state(n_ctx, kv_dtype)?))),
+            Device::Wgpu(l) => Ok(DeviceState::Wgpu(Box::new(l.new_state(n_ctx, kv_dtype)?))),
         }
     }
 
@@ -104,16 +196,63 @@ impl Device {
         which: Logits,
         max_batch: usize,
     ) -> Result<Vec<f32>> {
-        match (self, st) {
-            (Device::Cpu(l), DeviceState::Cpu(s)) => l.eval(s, tokens, start_pos, which, max_batch),
+        self.run(st, tokens, start_pos, Want::Logits(which), max_batch)
+    }
+
+    /// Run `tokens` at `start_pos..` and return the argmax of the last position's logits
+    /// (ties to the lowest id): only that id is read back.
+    pub fn eval_argmax(
+        &self,
+        st: &mut DeviceState,
+        tokens: &[u32],
+        start_pos: usize,
+        max_batch: usize,
+    ) -> Result<u32> {
+        let v = self.run(st, tokens, start_pos, Want::Argmax, max_batch)?;
+        match v.as_slice() {
+            // Indices below 2^24 are exact in f32; vocabularies are far smaller.
+            [id] if *id >= 0.0 && *id < 16_777_216.0 => Ok(*id as u32),
+            other => Err(RuntimeError::Invalid(format!("argmax returned {other:?}"))),
         }
     }
+
+    fn run(
+        &self,
+        st: &mut DeviceState,
+        tokens: &[u32],
+        start_pos: usize,
+        want: Want,
+        max_batch: usize,
+    ) -> Result<Vec<f32>> {
+        match (self, st) {
+            (Device::Cpu(l), DeviceState::Cpu(s)) => l.eval(s, tokens, start_pos, want, max_batch),
+            (Device::Wgpu(l), DeviceState::Wgpu(s)) => {
+                l.eval(s, tokens, start_pos, want, max_batch)
+            }
+            _ => Err(RuntimeError::Invalid("session state from another backend".into())),
+        }
+    }
+}
+
+/// Opens the wgpu backend: natively by waiting for the device here. In the browser the
+/// device and every readback must be awaited on the event loop, which this synchronous
+/// engine cannot do yet: that is an error, not a hang.
+fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
+    let config = WgpuConfig { profile: opts.profile, ..WgpuConfig::default() };
+    if cfg!(target_arch = "wasm32") {
+        return Err(RuntimeError::Invalid(
+            "the wgpu backend needs an asynchronous engine in the browser (not built yet); \
+             use the cpu backend"
+                .into(),
+        ));
+    }
+    Ok(crate::block_on(WgpuBackend::new(config))?)
 }
 
 impl<B: Backend> Loaded<B> {
     fn new_state(&self, n_ctx: usize, kv_dtype: KvDtype) -> Result<State<B>> {
         let kv = self.backend.kv_cache(self.model.kv_desc(n_ctx, kv_dtype))?;
-        Ok(State { kv, n_ctx, scratch: Vec::new() })
+        Ok(State { kv, n_ctx, scratch: Vec::new(), argmax: None })
     }
 
     fn eval(
@@ -121,19 +260,20 @@ impl<B: Backend> Loaded<B> {
         st: &mut State<B>,
         tokens: &[u32],
         start_pos: usize,
-        which: Logits,
+        want: Want,
         max_batch: usize,
     ) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             return Err(RuntimeError::EmptyPrompt);
         }
+        let all = want == Want::Logits(Logits::All);
         let max_batch = max_batch.max(1);
         let mut out = Vec::new();
         let n_chunks = tokens.len().div_ceil(max_batch);
         for (i, chunk) in tokens.chunks(max_batch).enumerate() {
             let last = i + 1 == n_chunks;
             // Intermediate chunks only fill the KV cache, unless every position's logits are wanted.
-            let want = if which == Logits::All || last { Some(which) } else { None };
+            let read = all || last;
             let pos = start_pos + i * max_batch;
             let n = chunk.len();
             if !st.scratch.iter().any(|s| s.len() == n) {
@@ -147,12 +287,30 @@ impl<B: Backend> Loaded<B> {
                 .iter_mut()
                 .find(|s| s.len() == n)
                 .ok_or_else(|| RuntimeError::Invalid("scratch buffer missing".into()))?;
-            let batch =
-                Batch { tokens: chunk, start_pos: pos, logits: want.unwrap_or(Logits::Last) };
+            let logits = if all { Logits::All } else { Logits::Last };
+            let batch = Batch { tokens: chunk, start_pos: pos, logits };
             let logits = self.model.forward(&self.backend, &mut st.kv, st.n_ctx, &batch, s)?;
+            if !read {
+                self.backend.submit()?;
+                continue;
+            }
+            if want == Want::Argmax {
+                let am = match st.argmax.take() {
+                    Some(t) => t,
+                    None => self.backend.tensor(1, 1)?,
+                };
+                let am = st.argmax.insert(am);
+                let last_logits = logits
+                    .last()
+                    .ok_or_else(|| RuntimeError::Invalid("forward returned no logits".into()))?;
+                self.backend.argmax(last_logits, am)?;
+                self.backend.submit()?;
+                out.extend(crate::block_on(self.backend.read(am))?);
+                continue;
+            }
             self.backend.submit()?;
-            if want.is_some() {
-                out.extend(crate::block_on(self.backend.read(logits))?);
+            for t in logits {
+                out.extend(crate::block_on(self.backend.read(t))?);
             }
         }
         Ok(out)

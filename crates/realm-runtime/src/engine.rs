@@ -7,7 +7,7 @@ use realm_gguf::Gguf;
 use realm_model::ModelConfig;
 use realm_tokenizer::{ChatTemplate, Tokenizer};
 
-use crate::device::{Device, DeviceOptions};
+use crate::device::{Device, DeviceOptions, Profile};
 use crate::error::Result;
 
 /// Engine options.
@@ -72,6 +72,11 @@ impl Engine {
 
     pub fn backend_info(&self) -> BackendInfo {
         self.device.info()
+    }
+
+    /// Per-op GPU time so far (`DeviceOptions::profile` on a GPU backend), or why there is none.
+    pub fn profile(&self) -> Profile {
+        self.device.profile()
     }
 
     /// The model's trained context length.

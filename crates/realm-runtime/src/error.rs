@@ -22,3 +22,48 @@ pub enum RuntimeError {
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+impl RuntimeError {
+    /// A stable, machine-readable category for bindings and wire protocols (the browser SDK's
+    /// `RealmError.code`): `invalid-model`, `unsupported-model`, `out-of-memory`, `device`,
+    /// `context-length`, `invalid-argument`, `template`, `internal`.
+    pub fn code(&self) -> &'static str {
+        use realm_core::CoreError as C;
+        use realm_gguf::GgufError as G;
+        use realm_model::ModelError as M;
+        use realm_tokenizer::TokenizerError as T;
+        let core = |e: &C| match e {
+            C::OutOfMemory { .. } => "out-of-memory",
+            C::Unsupported { .. } => "unsupported-model",
+            C::BadWeight { .. } => "invalid-model",
+            C::NoAdapter { .. } | C::DeviceLost { .. } => "device",
+            C::ContextOverflow { .. } => "context-length",
+            C::Shape { .. } | C::Backend { .. } => "internal",
+        };
+        let gguf = |e: &G| match e {
+            G::UnsupportedVersion { .. } => "unsupported-model",
+            _ => "invalid-model",
+        };
+        match self {
+            RuntimeError::Gguf(e) => gguf(e),
+            RuntimeError::Model(M::Gguf(e)) => gguf(e),
+            RuntimeError::Model(M::Backend(e)) | RuntimeError::Backend(e) => core(e),
+            RuntimeError::Model(M::UnsupportedArch(_)) => "unsupported-model",
+            RuntimeError::Model(M::ContextExceeded { .. }) => "context-length",
+            RuntimeError::Model(M::BadToken { .. }) => "invalid-argument",
+            RuntimeError::Model(_) => "invalid-model",
+            RuntimeError::Tokenizer(T::ChatTemplate { .. } | T::TemplateException { .. }) => {
+                "template"
+            }
+            RuntimeError::Tokenizer(
+                T::UnsupportedModel { .. } | T::UnsupportedPreTokenizer { .. },
+            ) => "unsupported-model",
+            RuntimeError::Tokenizer(T::Regex { .. }) => "internal",
+            RuntimeError::Tokenizer(_) => "invalid-model",
+            RuntimeError::Sampling(_) | RuntimeError::EmptyPrompt | RuntimeError::Invalid(_) => {
+                "invalid-argument"
+            }
+            RuntimeError::PromptTooLong { .. } => "context-length",
+        }
+    }
+}

@@ -11,10 +11,10 @@ mod error;
 mod session;
 
 pub use block_on::block_on;
-pub use device::{BackendKind, DeviceOptions};
+pub use device::{AdapterInfo, BackendKind, DeviceOptions, Profile, gpu_adapters};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
-pub use realm_core::KvDtype;
+pub use realm_core::{KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 pub use session::{Event, FinishReason, GenerateRequest, Generation, Session};

@@ -111,6 +111,24 @@ impl<'e> Session<'e> {
 
     /// Evaluate the prompt, reusing the longest cached prefix, and return the last logits.
     pub fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)> {
+        let (next, reuse) = self.prefill_for(prompt, false)?;
+        match next {
+            Next::Logits(l) => Ok((l, reuse)),
+            Next::Id(_) => Err(RuntimeError::Invalid("prefill returned an id".into())),
+        }
+    }
+
+    /// As [`Session::prefill`], but only the argmax of the last logits (ties to the lowest
+    /// id) comes back from the backend: greedy decoding reads 4 bytes per token.
+    pub fn prefill_argmax(&mut self, prompt: &[u32]) -> Result<(u32, usize)> {
+        let (next, reuse) = self.prefill_for(prompt, true)?;
+        match next {
+            Next::Id(id) => Ok((id, reuse)),
+            Next::Logits(_) => Err(RuntimeError::Invalid("prefill returned logits".into())),
+        }
+    }
+
+    fn prefill_for(&mut self, prompt: &[u32], argmax: bool) -> Result<(Next, usize)> {
         if prompt.is_empty() {
             return Err(RuntimeError::EmptyPrompt);
         }
@@ -119,15 +137,24 @@ impl<'e> Session<'e> {
         // At least the last prompt token is evaluated, to get its logits.
         let reuse = common.min(prompt.len() - 1);
         self.cached.truncate(reuse);
-        let logits = self.engine.device.eval(
-            &mut self.state,
-            &prompt[reuse..],
-            reuse,
-            Logits::Last,
-            self.max_batch,
-        )?;
+        let next = self.eval_next(&prompt[reuse..], reuse, argmax, self.max_batch)?;
         self.cached.extend_from_slice(&prompt[reuse..]);
-        Ok((logits, reuse))
+        Ok((next, reuse))
+    }
+
+    fn eval_next(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        argmax: bool,
+        max_batch: usize,
+    ) -> Result<Next> {
+        let d = &self.engine.device;
+        Ok(if argmax {
+            Next::Id(d.eval_argmax(&mut self.state, tokens, pos, max_batch)?)
+        } else {
+            Next::Logits(d.eval(&mut self.state, tokens, pos, Logits::Last, max_batch)?)
+        })
     }
 
     fn check_fits(&self, n: usize) -> Result<()> {
@@ -153,8 +180,11 @@ impl<'e> Session<'e> {
         }
         let stops = StopStrings::new(req.stop.clone());
         let mut decoder = StreamDecoder::new(req.special_text);
+        // Plain greedy decoding needs only the argmax: the backend computes it and reads back
+        // one id (penalties need every logit, so they take the sampler's path).
+        let argmax = req.sampling.is_greedy() && !req.sampling.has_penalties();
         let t0 = now();
-        let (mut logits, reused) = self.prefill(&req.prompt)?;
+        let (mut next, reused) = self.prefill_for(&req.prompt, argmax)?;
         let prompt_seconds = now() - t0;
         let t1 = now();
         let mut tokens = Vec::new();
@@ -167,7 +197,10 @@ impl<'e> Session<'e> {
             if tokens.len() >= req.max_tokens {
                 break FinishReason::Length;
             }
-            let id = sampler.sample(&logits)?;
+            let id = match &next {
+                Next::Id(id) => *id,
+                Next::Logits(logits) => sampler.sample(logits)?,
+            };
             sampler.accept(id);
             tokens.push(id);
             if tok.is_eog(id) {
@@ -189,7 +222,7 @@ impl<'e> Session<'e> {
                 break FinishReason::ContextFull;
             }
             let pos = self.cached.len();
-            logits = self.engine.device.eval(&mut self.state, &[id], pos, Logits::Last, 1)?;
+            next = self.eval_next(&[id], pos, argmax, 1)?;
             self.cached.push(id);
         };
         if finish != FinishReason::Stop {
@@ -201,6 +234,12 @@ impl<'e> Session<'e> {
         }
         Ok(Generation { tokens, text, finish, reused, prompt_seconds, decode_seconds: now() - t1 })
     }
+}
+
+/// What an evaluation hands the sampler: every logit of the last position, or its argmax.
+enum Next {
+    Logits(Vec<f32>),
+    Id(u32),
 }
 
 /// Seconds on a monotonic clock (0 where none exists, e.g. bare wasm32).

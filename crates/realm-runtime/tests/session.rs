@@ -152,3 +152,27 @@ fn unknown_architecture_and_missing_tensor_are_typed_errors() {
         "{e}"
     );
 }
+
+/// Greedy decoding reads back only the backend's argmax; it picks what the sampler would from
+/// the full logits (the first maximum), so the CPU's greedy results do not change.
+#[test]
+fn greedy_uses_the_backend_argmax_and_matches_the_logits() {
+    let e = engine();
+    let prompt = e.tokenizer().tokenize("The capital of France is", true, false);
+    let mut s = Session::new(&e, 256, KvDtype::F16).unwrap();
+    let out = s.generate(&greedy(prompt.clone(), 8), None, |_| {}).unwrap();
+    let mut by_logits = Session::new(&e, 256, KvDtype::F16).unwrap();
+    let mut by_argmax = Session::new(&e, 256, KvDtype::F16).unwrap();
+    let mut seq = prompt;
+    for &want in &out.tokens {
+        let (logits, _) = by_logits.prefill(&seq).unwrap();
+        let first_max = logits
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .0 as u32;
+        let (id, _) = by_argmax.prefill_argmax(&seq).unwrap();
+        assert_eq!((first_max, id), (want, want));
+        seq.push(want);
+    }
+}

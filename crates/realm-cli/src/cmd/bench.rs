@@ -109,6 +109,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             println!("tg{:<5} {tg_mean:>10.2} ± {tg_sd:.2} tok/s", a.n_gen);
         }
     }
+    super::generate::print_profile(&engine);
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use realm_runtime::{
     BackendKind, ChatMessage, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
-    KvDtype, SamplingParams, Session,
+    KvDtype, Profile, SamplingParams, Session,
 };
 use serde_json::json;
 
@@ -19,7 +19,7 @@ pub struct RunArgs {
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Backend: cpu, cpu-scalar.
+    /// Backend: cpu, cpu-scalar, wgpu (`realm info --devices` lists the GPUs wgpu sees).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// Context size (0 = the model's training context, at most 4096).
@@ -32,11 +32,15 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn load(&self) -> anyhow::Result<Engine> {
-        let backend = BackendKind::from_name(&self.backend)
-            .with_context(|| format!("unknown backend '{}' (cpu, cpu-scalar)", self.backend))?;
-        let opts = EngineOptions { device: DeviceOptions { backend, threads: self.threads } };
-        Engine::load_path(&self.model, opts)
-            .with_context(|| format!("cannot load {}", self.model.display()))
+        let backend = BackendKind::from_name(&self.backend).with_context(|| {
+            format!("unknown backend '{}' ({})", self.backend, BackendKind::NAMES)
+        })?;
+        let profile = profiling();
+        let opts =
+            EngineOptions { device: DeviceOptions { backend, threads: self.threads, profile } };
+        Engine::load_path(&self.model, opts).with_context(|| {
+            format!("cannot load {} on the {} backend", self.model.display(), self.backend)
+        })
     }
 
     pub fn session<'e>(&self, engine: &'e Engine, at_least: usize) -> anyhow::Result<Session<'e>> {
@@ -50,6 +54,55 @@ impl RunArgs {
             other => bail!("unknown KV cache type '{other}' (f16, f32)"),
         };
         Ok(Session::new(engine, n_ctx, kv)?)
+    }
+}
+
+/// `REALM_PROFILE=1`: time every GPU op and print a table at the end.
+pub fn profiling() -> bool {
+    std::env::var("REALM_PROFILE").is_ok_and(|v| v == "1")
+}
+
+/// With `REALM_PROFILE=1`, the per-op GPU times (op, calls, total ms, mean µs, GB/s where the op
+/// knows its bytes) on stderr, or why there are none.
+pub fn print_profile(engine: &Engine) {
+    if !profiling() {
+        return;
+    }
+    let (ops, untimed) = match engine.profile() {
+        Profile::Ops { ops, untimed } => (ops, untimed),
+        Profile::Unavailable(why) => {
+            eprintln!("profile: unavailable: {why}");
+            return;
+        }
+    };
+    let total: f64 = ops.iter().map(|o| o.seconds).sum();
+    eprintln!("profile: GPU time per op ({:.1} ms in all)", total * 1e3);
+    eprintln!(
+        "{:<40} {:>7} {:>10} {:>10} {:>6} {:>10} {:>8}",
+        "op", "calls", "total ms", "mean µs", "%", "MB moved", "GB/s"
+    );
+    for o in &ops {
+        let (mb, gbs) = if o.bytes > 0 && o.seconds > 0.0 {
+            (
+                format!("{:.1}", o.bytes as f64 / 1e6),
+                format!("{:.2}", o.bytes as f64 / o.seconds / 1e9),
+            )
+        } else {
+            ("-".into(), "-".into())
+        };
+        eprintln!(
+            "{:<40} {:>7} {:>10.2} {:>10.1} {:>6.1} {:>10} {:>8}",
+            o.op,
+            o.calls,
+            o.seconds * 1e3,
+            o.seconds * 1e6 / o.calls.max(1) as f64,
+            100.0 * o.seconds / total.max(1e-12),
+            mb,
+            gbs
+        );
+    }
+    if untimed > 0 {
+        eprintln!("profile: {untimed} passes ran untimed (more than 2048 in one submit)");
     }
 }
 
@@ -166,6 +219,7 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
             out.finish
         );
     }
+    print_profile(&engine);
     Ok(())
 }
 

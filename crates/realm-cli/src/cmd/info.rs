@@ -8,9 +8,14 @@ use realm_gguf::{Gguf, HParams, Value, keys};
 use serde_json::json;
 
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["model", "devices"]))]
 pub struct Args {
     /// Path to a GGUF file.
-    model: PathBuf,
+    model: Option<PathBuf>,
+    /// List the GPU adapters the wgpu backend sees, their features and limits, and the
+    /// shader tier it would choose on each, with the reasons.
+    #[arg(long)]
+    devices: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -20,8 +25,68 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let map = super::open(&a.model)?;
-    let g = map.gguf().with_context(|| format!("invalid GGUF file {}", a.model.display()))?;
+    if a.devices {
+        devices(a.json)?;
+    }
+    match &a.model {
+        Some(model) => describe(&a, model),
+        None => Ok(()),
+    }
+}
+
+/// `realm info --devices`.
+fn devices(as_json: bool) -> anyhow::Result<()> {
+    let adapters = realm_runtime::block_on(realm_runtime::gpu_adapters());
+    if as_json {
+        let list: Vec<_> = adapters
+            .iter()
+            .map(|a| {
+                json!({
+                    "name": a.name, "api": a.api, "device_type": a.device_type, "driver": a.driver,
+                    "features": a.features.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "limits": a.limits.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                    "tier": a.tier, "reasons": a.reasons,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "wgpu_adapters": list }))?);
+        return Ok(());
+    }
+    if adapters.is_empty() {
+        println!(
+            "wgpu: no GPU adapter found (`--backend wgpu` will fail; without a GPU, install \
+             a Vulkan driver such as Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)"
+        );
+        return Ok(());
+    }
+    println!("wgpu: {} adapter(s); the backend opens the high-performance one", adapters.len());
+    for (i, a) in adapters.iter().enumerate() {
+        println!("[{i}] {} ({}, {}) driver: {}", a.name, a.device_type, a.api, a.driver);
+        let feats: Vec<String> = a
+            .features
+            .iter()
+            .map(|(k, v)| format!("{k} {}", if *v { "yes" } else { "no" }))
+            .collect();
+        println!("    features: {}", feats.join(", "));
+        for (k, v) in &a.limits {
+            let shown = if *v >= 1 << 20 && v % (1 << 20) == 0 {
+                format!("{v} ({} MiB)", v >> 20)
+            } else {
+                v.to_string()
+            };
+            println!("    {k}: {shown}");
+        }
+        println!("    tier: {}", a.tier);
+        for r in &a.reasons {
+            println!("      {r}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(a: &Args, model: &std::path::Path) -> anyhow::Result<()> {
+    let map = super::open(model)?;
+    let g = map.gguf().with_context(|| format!("invalid GGUF file {}", model.display()))?;
     let arch = g.architecture()?;
     // An unsupported architecture is still described; the hyperparameter error is reported.
     let hparams = HParams::from_gguf(&g);
@@ -59,7 +124,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     println!(
         "file: {} ({} bytes, GGUF v{}, alignment {}, tensor data at offset {})",
-        a.model.display(),
+        model.display(),
         g.file_size(),
         g.version(),
         g.alignment(),
