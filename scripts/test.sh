@@ -16,7 +16,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "wasm32 build of the browser-bound crates (warnings are errors)"
 RUSTFLAGS="-D warnings" cargo check --locked --target wasm32-unknown-unknown \
   -p realm-quant -p realm-gguf -p realm-tokenizer -p realm-sampling -p realm-core \
-  -p realm-backend-cpu -p realm-model -p realm-runtime -p realm-shaders -p realm-backend-wgpu
+  -p realm-backend-cpu -p realm-model -p realm-runtime -p realm-shaders -p realm-backend-wgpu \
+  -p realm-wasm
+# The browser binding exists only on wasm32: lint it there (the native clippy sees no bindings).
+RUSTFLAGS="-D warnings" cargo clippy --locked --target wasm32-unknown-unknown -p realm-wasm -- -D warnings
 
 step "the CPU engine with simd128 on wasm32, and on aarch64 (NEON), compiles (warnings are errors)"
 RUSTFLAGS="-D warnings -C target-feature=+simd128" cargo check --locked \
@@ -26,5 +29,12 @@ RUSTFLAGS="-D warnings" cargo check --locked --target aarch64-unknown-linux-gnu 
 
 step "tests"
 cargo test --workspace --locked
+
+step "browser tests: realm-web on the wasm engine in headless Chromium (scripts/test-web.sh)"
+# Never skipped: without a working Debian chromium (or node) this step fails with the reason.
+if ! scripts/test-web.sh; then
+  echo "error: the browser tests failed (chromium or node missing? see the lines above)" >&2
+  exit 1
+fi
 
 step "all tests passed"

@@ -1,0 +1,127 @@
+//! The `Engine` class exported to JS.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use js_sys::{Function, Uint8Array, Uint32Array};
+use realm_runtime::{Engine, EngineOptions, Event, KvDtype, Session};
+use wasm_bindgen::prelude::*;
+
+use crate::js;
+
+/// A model loaded on the CPU backend of this module (the browser's wasm fallback).
+#[wasm_bindgen(js_name = Engine)]
+pub struct WasmEngine {
+    engine: Engine,
+}
+
+#[wasm_bindgen(js_class = Engine)]
+impl WasmEngine {
+    /// Load a GGUF model. The bytes are copied once into wasm memory; a heap too small for them
+    /// is an `out-of-memory` error, not a trap.
+    pub fn load(bytes: &Uint8Array) -> Result<WasmEngine, JsValue> {
+        let len = bytes.length() as usize;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).map_err(|_| {
+            js::error("out-of-memory", &format!("no room for the {len}-byte model in wasm memory"))
+        })?;
+        buf.resize(len, 0);
+        bytes.copy_to(&mut buf);
+        let engine =
+            Engine::load_bytes(buf, EngineOptions::default()).map_err(js::runtime_error)?;
+        Ok(WasmEngine { engine })
+    }
+
+    /// `llama_tokenize(text, add_special, parse_special)`.
+    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+        self.engine.tokenizer().tokenize(text, add_special, parse_special)
+    }
+
+    pub fn detokenize(&self, ids: &[u32], special: bool) -> String {
+        self.engine.tokenizer().detokenize(ids, special)
+    }
+
+    /// Render `[{ role, content }]` with the model's chat template, opening the assistant turn.
+    #[wasm_bindgen(js_name = applyChatTemplate)]
+    pub fn apply_chat_template(&self, messages: &JsValue) -> Result<String, JsValue> {
+        let messages = js::chat_messages(messages)?;
+        self.engine.chat_template().render(&messages, true).map_err(|e| js::runtime_error(e.into()))
+    }
+
+    /// Generate after `prompt` (token ids) with `options` (`max_tokens`, `temperature`, `top_k`,
+    /// `top_p`, `min_p`, `seed`, `stop`, `special`, `n_ctx`). `on_token(id, text)` sees each
+    /// token (`id` is `undefined` for text flushed at the end); returning `false` stops the
+    /// generation (finish reason `cancelled`), and an exception it throws stops it and is
+    /// rethrown. Returns `{ tokens, text, finish_reason, prompt_tokens, completion_tokens,
+    /// reused }`.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        options: &JsValue,
+        on_token: &Function,
+    ) -> Result<JsValue, JsValue> {
+        let opts = js::completion_options(options)?;
+        let n_ctx = opts.context_size(prompt.len(), self.engine.n_ctx_train());
+        let mut session =
+            Session::new(&self.engine, n_ctx, KvDtype::F16).map_err(js::runtime_error)?;
+        let cancel = AtomicBool::new(false);
+        let thrown = RefCell::new(None);
+        let deliver = |id: JsValue, text: &str| match on_token.call2(
+            &JsValue::NULL,
+            &id,
+            &JsValue::from_str(text),
+        ) {
+            Ok(r) if r.as_bool() == Some(false) => cancel.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => {
+                cancel.store(true, Ordering::Relaxed);
+                thrown.borrow_mut().get_or_insert(e);
+            }
+        };
+        let out = session
+            .generate(&opts.request(prompt.to_vec()), Some(&cancel), |ev| match ev {
+                Event::Token { id, text } => deliver(id.into(), text),
+                Event::Flush { text } => deliver(JsValue::UNDEFINED, text),
+            })
+            .map_err(js::runtime_error)?;
+        if let Some(e) = thrown.into_inner() {
+            return Err(e);
+        }
+        js::object(&[
+            ("tokens", Uint32Array::from(out.tokens.as_slice()).into()),
+            ("text", out.text.as_str().into()),
+            ("finish_reason", out.finish.as_str().into()),
+            ("prompt_tokens", prompt.len().into()),
+            ("completion_tokens", out.tokens.len().into()),
+            ("reused", out.reused.into()),
+        ])
+    }
+
+    /// The backend and the code paths it chose, the model's shape, and this module's build.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let b = self.engine.backend_info();
+        let c = self.engine.config();
+        let h = &c.hparams;
+        js::object(&[
+            ("backend", b.name.into()),
+            ("device", b.device.as_str().into()),
+            ("details", js::strings(&b.details)),
+            ("architecture", h.arch.name().into()),
+            ("n_vocab", c.n_vocab.into()),
+            ("n_layer", h.n_layer.into()),
+            ("n_ctx_train", self.engine.n_ctx_train().into()),
+            ("build", build_info()?),
+        ])
+    }
+}
+
+/// How this module was compiled: `{ target, simd128, threads, version }`.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsValue> {
+    js::object(&[
+        ("target", "wasm32".into()),
+        ("simd128", cfg!(target_feature = "simd128").into()),
+        ("threads", cfg!(target_feature = "atomics").into()),
+        ("version", env!("CARGO_PKG_VERSION").into()),
+    ])
+}

@@ -1,0 +1,93 @@
+//! Completion options as the binding receives them, and their translation into a runtime
+//! request and a KV cache size.
+
+use realm_runtime::{GenerateRequest, SamplingParams};
+
+/// The context a completion may use when the caller does not say: the model's trained context,
+/// capped here because the wasm32 heap is at most 4 GiB and the KV cache lives in it.
+pub const DEFAULT_MAX_CONTEXT: usize = 4096;
+
+/// Options of one completion; `None` keeps the runtime's default (llama.cpp's sampling defaults).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompletionOptions {
+    pub max_tokens: Option<usize>,
+    pub temperature: Option<f32>,
+    pub top_k: Option<u32>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub seed: Option<u64>,
+    pub stop: Vec<String>,
+    /// Render special tokens (e.g. `<|im_end|>`) in the streamed text.
+    pub special_text: bool,
+    /// Most positions (prompt + answer) the session may hold.
+    pub n_ctx: Option<usize>,
+}
+
+impl CompletionOptions {
+    pub fn sampling(&self) -> SamplingParams {
+        let d = SamplingParams::default();
+        SamplingParams {
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: self.top_k.unwrap_or(d.top_k),
+            top_p: self.top_p.unwrap_or(d.top_p),
+            min_p: self.min_p.unwrap_or(d.min_p),
+            seed: self.seed.unwrap_or(d.seed),
+            ..d
+        }
+    }
+
+    /// The KV cache size for a prompt of `prompt_len` tokens: room for the answer and no more,
+    /// within the context limit (a prompt past the limit gets the limit, and the session reports
+    /// it as too long).
+    pub fn context_size(&self, prompt_len: usize, n_ctx_train: usize) -> usize {
+        let train = n_ctx_train.max(1);
+        let limit = self.n_ctx.unwrap_or(DEFAULT_MAX_CONTEXT).clamp(1, train);
+        match self.max_tokens {
+            Some(n) => prompt_len.saturating_add(n).clamp(1, limit),
+            None => limit,
+        }
+    }
+
+    /// The runtime request; without `max_tokens` the answer runs until the context is full.
+    pub fn request(&self, prompt: Vec<u32>) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
+            max_tokens: self.max_tokens.unwrap_or(usize::MAX),
+            sampling: self.sampling(),
+            stop: self.stop.clone(),
+            special_text: self.special_text,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_runtimes() {
+        let o = CompletionOptions::default();
+        assert_eq!(o.sampling(), SamplingParams::default());
+        let r = o.request(vec![1, 2]);
+        assert_eq!(r.max_tokens, usize::MAX);
+        assert!(r.stop.is_empty());
+    }
+
+    #[test]
+    fn greedy_when_temperature_is_zero() {
+        let o = CompletionOptions { temperature: Some(0.0), seed: Some(7), ..Default::default() };
+        assert!(o.sampling().is_greedy());
+        assert_eq!(o.sampling().seed, 7);
+    }
+
+    #[test]
+    fn context_fits_the_answer_within_the_limits() {
+        let o = CompletionOptions { max_tokens: Some(32), ..Default::default() };
+        assert_eq!(o.context_size(20, 8192), 52);
+        assert_eq!(o.context_size(5000, 8192), DEFAULT_MAX_CONTEXT);
+        assert_eq!(o.context_size(20, 40), 40);
+        let open = CompletionOptions { n_ctx: Some(100_000), ..Default::default() };
+        assert_eq!(open.context_size(20, 8192), 8192);
+        assert_eq!(CompletionOptions::default().context_size(0, 0), 1);
+    }
+}

@@ -1,0 +1,58 @@
+/** The wire protocol between the page and the engine's Worker: a tagged union each way. */
+
+import type { WireError } from './errors.js';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | (string & {});
+  content: string;
+}
+
+/** What to continue: a conversation (rendered with the model's chat template), raw text
+ * (special tokens such as `<|im_start|>` are parsed), or token ids. */
+export type Prompt =
+  | { kind: 'chat'; messages: ChatMessage[] }
+  | { kind: 'text'; text: string }
+  | { kind: 'ids'; ids: number[] };
+
+/** Options as realm-wasm reads them (`null`/absent = the engine's default). */
+export interface GenerateOptions {
+  max_tokens?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  min_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  n_ctx?: number;
+}
+
+export interface GenerateResult {
+  tokens: Uint32Array;
+  text: string;
+  finish_reason: 'stop' | 'length' | 'cancelled';
+  prompt_tokens: number;
+  completion_tokens: number;
+  reused: number;
+}
+
+export type Request =
+  | { type: 'load'; id: number; bytes: ArrayBuffer }
+  | { type: 'tokenize'; id: number; text: string; addSpecial: boolean; special: boolean }
+  | { type: 'detokenize'; id: number; ids: number[]; special: boolean }
+  | {
+      type: 'generate';
+      id: number;
+      prompt: Prompt;
+      options: GenerateOptions;
+      /** An Int32Array's buffer; the page stores 1 at index 0 to stop (cross-origin isolated
+       * pages only: without SharedArrayBuffer an abort takes effect when the answer ends). */
+      abort: SharedArrayBuffer | null;
+    }
+  | { type: 'info'; id: number }
+  | { type: 'unload'; id: number };
+
+export type Response =
+  | { type: 'progress'; phase: 'compile' | 'load'; loaded: number; total: number }
+  | { type: 'token'; id: number; token: number | null; text: string }
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'error'; id: number; error: WireError };

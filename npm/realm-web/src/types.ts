@@ -1,0 +1,146 @@
+/** The public, OpenAI-shaped types of the engine. */
+
+import type { ChatMessage } from './protocol.js';
+
+export type { ChatMessage };
+
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
+
+export interface LoadProgress {
+  /** `download`: model bytes arriving; `compile`: the WebAssembly module; `load`: parsing the
+   * model and preparing its weights. */
+  phase: 'download' | 'compile' | 'load';
+  loaded: number;
+  /** 0 when unknown (a download without Content-Length). */
+  total: number;
+}
+
+export interface CreateEngineOptions {
+  model: ModelSource;
+  /** `auto` picks the best backend this build supports; `wasm` forces the CPU engine. */
+  device?: 'auto' | 'wasm';
+  onProgress?: (p: LoadProgress) => void;
+  /** Where the engine's Worker script is (for bundlers that move files); default: next to
+   * this module. */
+  workerUrl?: string | URL;
+  /** The `model` field of responses; default: the file name of a URL, else `local`. */
+  modelName?: string;
+}
+
+export interface SamplingOptions {
+  /** Default (the engine's, as llama.cpp): as many as fit in the context. */
+  max_tokens?: number;
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  stop?: string | string[];
+  seed?: number;
+  /** Most positions (prompt + answer) the request may use; default min(4096, trained context). */
+  n_ctx?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequest extends SamplingOptions {
+  messages: ChatMessage[];
+  stream?: boolean;
+}
+
+/** Text completion (OpenAI's legacy `completions`): the prompt is continued as is, special
+ * tokens written in it are parsed; token ids are taken verbatim. */
+export interface CompletionRequest extends SamplingOptions {
+  prompt: string | number[];
+  stream?: boolean;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: Array<{
+    index: 0;
+    delta: { role?: 'assistant'; content?: string };
+    finish_reason: FinishReason | null;
+    logprobs: null;
+    /** The token ids this chunk carries (a Realm extension, as vLLM's `token_ids`). */
+    token_ids: number[];
+  }>;
+  /** On the last chunk. */
+  usage?: Usage;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: Array<{
+    index: 0;
+    message: { role: 'assistant'; content: string };
+    finish_reason: FinishReason;
+    logprobs: null;
+    token_ids: number[];
+  }>;
+  usage: Usage;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: Array<{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: null; token_ids: number[] }>;
+  usage?: Usage;
+}
+
+export type Completion = CompletionChunk & { usage: Usage };
+
+export interface EngineInfo {
+  /** The backend in use. */
+  backend: 'wasm';
+  /** What was asked for, and why `backend` was chosen. */
+  requested: 'auto' | 'wasm';
+  reason: string;
+  /** Whether the Worker can be stopped mid-answer (needs a cross-origin isolated page). */
+  abortMidAnswer: boolean;
+  /** The engine's own report: CPU code paths, the model's shape, the module's build. */
+  engine: Record<string, unknown>;
+}
+
+export interface TokenizeOptions {
+  /** Add BOS/EOS where the model asks. Default true. */
+  addSpecial?: boolean;
+  /** Parse special-token text such as `<|im_start|>`. Default false. */
+  special?: boolean;
+}
+
+/** One interface for every engine (this Worker engine now; a remote engine later). */
+export interface RealmEngine {
+  chat: {
+    completions: {
+      create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+      create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+    };
+  };
+  completions: {
+    create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+    create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
+    create(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>>;
+  };
+  tokenize(text: string, opts?: TokenizeOptions): Promise<number[]>;
+  detokenize(ids: number[], opts?: { special?: boolean }): Promise<string>;
+  info(): Promise<EngineInfo>;
+  /** Free the model and stop the Worker; later calls fail with `unloaded`. */
+  unload(): Promise<void>;
+}

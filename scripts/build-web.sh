@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build the browser engine: realm-wasm for wasm32 with SIMD128 (release), bound by wasm-bindgen
+# (--target web) into npm/realm-web/dist/wasm/, then the TypeScript package into dist/.
+# Idempotent: the wasm-bindgen CLI is installed only when the one on PATH is not the version
+# Cargo.lock pins (the two must match), npm installs only when the lockfile changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WB_VERSION=0.2.130
+PKG=npm/realm-web
+OUT="$PKG/dist/wasm"
+# A target directory of its own: the simd128 RUSTFLAGS would otherwise invalidate the wasm32
+# artifacts of `scripts/test.sh` in the shared one.
+TARGET_DIR=target/web
+
+have="$(wasm-bindgen --version 2>/dev/null || true)"
+if [ "$have" != "wasm-bindgen $WB_VERSION" ]; then
+  echo "build-web: installing wasm-bindgen-cli $WB_VERSION (found: ${have:-none}); this takes minutes" >&2
+  # Without --locked: with it, a pinned transitive crate is missing from the registry.
+  nice -n 15 cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+
+t0=$(date +%s)
+RUSTFLAGS="-C target-feature=+simd128" nice -n 15 cargo build --locked --release \
+  --target wasm32-unknown-unknown --target-dir "$TARGET_DIR" -p realm-wasm
+rm -rf "$OUT"
+mkdir -p "$OUT"
+wasm-bindgen --target web --out-dir "$OUT" --out-name realm_wasm \
+  "$TARGET_DIR/wasm32-unknown-unknown/release/realm_wasm.wasm"
+if command -v wasm-opt >/dev/null 2>&1; then
+  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals \
+    "$OUT/realm_wasm_bg.wasm" -o "$OUT/realm_wasm_bg.wasm"
+fi
+echo "build-web: wasm $(( $(date +%s) - t0 ))s, $(du -h "$OUT/realm_wasm_bg.wasm" | cut -f1)" >&2
+
+# The TypeScript package (tsc from its pinned devDependency).
+if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then
+  (cd "$PKG" && npm ci --no-audit --no-fund)
+fi
+(cd "$PKG" && npm run --silent build)
+echo "build-web: $PKG/dist ready" >&2

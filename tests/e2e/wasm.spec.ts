@@ -1,0 +1,252 @@
+// realm-web on the WebAssembly engine in headless Chromium, through the package's public API:
+// greedy SmolLM2 against llama.cpp's ids (tests/fixtures/oracle), typed errors, abort.
+import { readFileSync } from 'node:fs';
+import { expect, test, type Page } from '@playwright/test';
+
+const MODEL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
+
+interface OraclePrompt {
+  index: number;
+  name: string;
+  text: string;
+  prompt_tokens: number[];
+  greedy: { ids: number[]; first_eog_index: number; steps: { margin_to_2nd: number }[] };
+}
+const oracle: { prompts: OraclePrompt[] } = JSON.parse(
+  readFileSync(new URL('../fixtures/oracle/oracle_smollm2.json', import.meta.url), 'utf8'),
+);
+
+/** Greedy ids until llama.cpp's margin between its top two logits drops below 1.0 (where a
+ * rounding difference could flip the argmax), and not past its first end-of-generation token
+ * (our engine stops there). */
+function robustPrefix(p: OraclePrompt): number[] {
+  let n = 0;
+  while (n < p.greedy.steps.length && p.greedy.steps[n].margin_to_2nd >= 1.0) n++;
+  if (p.greedy.first_eog_index >= 0) n = Math.min(n, p.greedy.first_eog_index);
+  return p.greedy.ids.slice(0, n);
+}
+
+const byName = (name: string): OraclePrompt => {
+  const p = oracle.prompts.find((q) => q.name === name);
+  if (!p) throw new Error(`no oracle prompt ${name}`);
+  return p;
+};
+
+// The page's globals (window.realm: the package; window.engine: the loaded model).
+declare global {
+  interface Window {
+    realm: typeof import('../../npm/realm-web/dist/index.js');
+    engine: import('../../npm/realm-web/dist/index.js').RealmEngine;
+  }
+}
+
+test.describe.configure({ mode: 'serial' });
+let page: Page;
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('console', (m) => console.log(`[page] ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto('/');
+  await page.waitForFunction(() => window.realm !== undefined);
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+});
+
+test.afterAll(async () => {
+  await page.close();
+});
+
+test('a non-GGUF file is a RealmError invalid-model, and the page stays usable', async () => {
+  const err = await page.evaluate(async () => {
+    const bytes = new TextEncoder().encode('<!doctype html> this is not a model');
+    try {
+      await window.realm.createEngine({ model: new Blob([bytes]), device: 'wasm' });
+      return null;
+    } catch (e) {
+      const r = e as InstanceType<typeof window.realm.RealmError>;
+      return { realm: e instanceof window.realm.RealmError, name: r.name, code: r.code, message: r.message };
+    }
+  });
+  expect(err).toMatchObject({ realm: true, name: 'RealmError', code: 'invalid-model' });
+  console.log(`invalid model: ${err?.message}`);
+
+  const missing = await page.evaluate(async () => {
+    try {
+      await window.realm.createEngine({ model: '/models/does-not-exist.gguf' });
+      return null;
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  });
+  expect(missing).toBe('network');
+
+  // The same page then loads the real model.
+  const t0 = Date.now();
+  const info = await page.evaluate(async (url) => {
+    const phases = new Set<string>();
+    window.engine = await window.realm.createEngine({
+      model: url,
+      device: 'auto',
+      onProgress: (p) => phases.add(p.phase),
+    });
+    return { info: await window.engine.info(), phases: [...phases] };
+  }, MODEL);
+  console.log(`model loaded in ${Date.now() - t0} ms: ${JSON.stringify(info)}`);
+  expect(info.phases).toEqual(['download', 'compile', 'load']);
+  expect(info.info.backend).toBe('wasm');
+  expect(info.info.requested).toBe('auto');
+  expect(info.info.reason).toContain('WebGPU');
+  expect(info.info.abortMidAnswer).toBe(true);
+  expect(info.info.engine).toMatchObject({ architecture: 'llama', build: { target: 'wasm32', simd128: true } });
+});
+
+test('tokenize matches llama.cpp on every oracle prompt; detokenize inverts it', async () => {
+  for (const p of oracle.prompts) {
+    const ids = await page.evaluate((text) => window.engine.tokenize(text, { special: true }), p.text);
+    expect(ids, p.name).toEqual(p.prompt_tokens);
+  }
+  const p = byName('plain_english');
+  const text = await page.evaluate((ids) => window.engine.detokenize(ids), p.prompt_tokens);
+  expect(text).toBe(p.text);
+});
+
+test('greedy chat (stream) matches llama.cpp over the robust prefix', async () => {
+  const p = byName('chat_template');
+  const want = robustPrefix(p);
+  expect(want.length).toBeGreaterThan(3);
+  // The oracle's prompt is SmolLM2's template over this conversation.
+  const system = 'You are a helpful AI assistant named SmolLM, trained by Hugging Face';
+  const user = 'What is the capital of France? Answer in one sentence.';
+  expect(p.text).toContain(system);
+  const t0 = Date.now();
+  const got = await page.evaluate(async ([system, user, n]) => {
+    const stream = await window.engine.chat.completions.create({
+      messages: [
+        { role: 'system', content: system },
+        { role: 'user', content: user },
+      ],
+      stream: true,
+      temperature: 0,
+      max_tokens: n,
+    });
+    const ids: number[] = [];
+    let text = '';
+    let last = null;
+    for await (const chunk of stream) {
+      ids.push(...chunk.choices[0].token_ids);
+      text += chunk.choices[0].delta.content ?? '';
+      last = chunk;
+    }
+    return { ids, text, last };
+  }, [system, user, want.length + 2] as const);
+  console.log(`chat: ${Date.now() - t0} ms, ${JSON.stringify(got.text)}`);
+  expect(got.ids.slice(0, want.length)).toEqual(want);
+  expect(got.last?.object).toBe('chat.completion.chunk');
+  expect(got.last?.choices[0].finish_reason).not.toBeNull();
+  expect(got.last?.usage?.prompt_tokens).toBe(p.prompt_tokens.length);
+});
+
+test('greedy text completions match llama.cpp over the robust prefix', async () => {
+  for (const name of ['empty_ish_single_space', 'long_paragraph']) {
+    const p = byName(name);
+    const want = robustPrefix(p);
+    expect(want.length, name).toBeGreaterThan(0);
+    const t0 = Date.now();
+    const res = await page.evaluate(
+      ([prompt, n]) => window.engine.completions.create({ prompt, temperature: 0, max_tokens: n }),
+      [p.text, want.length + 2] as const,
+    );
+    console.log(`${name}: ${p.prompt_tokens.length} prompt tokens, ${Date.now() - t0} ms`);
+    expect(res.choices[0].token_ids.slice(0, want.length), name).toEqual(want);
+    expect(res.usage.prompt_tokens).toBe(p.prompt_tokens.length);
+    expect(res.choices[0].finish_reason).toBe('length');
+  }
+});
+
+test('non-streamed chat is one OpenAI-shaped response; abort ends a stream with RealmError aborted', async () => {
+  const res = await page.evaluate(() =>
+    window.engine.chat.completions.create({
+      messages: [{ role: 'user', content: 'Say hi.' }],
+      max_tokens: 4,
+      temperature: 0.7,
+      seed: 42,
+    }),
+  );
+  expect(res.object).toBe('chat.completion');
+  expect(res.choices[0].message.role).toBe('assistant');
+  expect(res.usage.completion_tokens).toBeLessThanOrEqual(4);
+  expect(res.usage.total_tokens).toBe(res.usage.prompt_tokens + res.usage.completion_tokens);
+
+  const aborted = await page.evaluate(async () => {
+    const ac = new AbortController();
+    const stream = await window.engine.completions.create({
+      prompt: 'Once upon a time',
+      stream: true,
+      max_tokens: 500,
+      temperature: 0,
+      signal: ac.signal,
+    });
+    let chunks = 0;
+    const t0 = performance.now();
+    try {
+      for await (const _ of stream) {
+        if (++chunks === 3) ac.abort();
+      }
+      return { code: 'none', chunks };
+    } catch (e) {
+      return { code: (e as { code?: string }).code, chunks, ms: performance.now() - t0 };
+    }
+  });
+  expect(aborted.code).toBe('aborted');
+  expect(aborted.chunks).toBe(3);
+
+  // The engine answers again at once: the Worker stopped the aborted answer mid-way.
+  const t0 = Date.now();
+  const after = await page.evaluate(() => window.engine.tokenize('still here'));
+  expect(after.length).toBeGreaterThan(0);
+  expect(Date.now() - t0).toBeLessThan(5_000);
+
+  // Leaving the loop early stops the answer too.
+  const broke = await page.evaluate(async () => {
+    const stream = await window.engine.completions.create({ prompt: 'Once upon a time', stream: true, max_tokens: 500 });
+    let chunks = 0;
+    for await (const _ of stream) if (++chunks === 2) break;
+    const t0 = performance.now();
+    await window.engine.tokenize('after break');
+    return { chunks, ms: performance.now() - t0 };
+  });
+  expect(broke.chunks).toBe(2);
+  expect(broke.ms).toBeLessThan(5_000);
+
+  const bad = await page.evaluate(async () => {
+    try {
+      await window.engine.completions.create({ prompt: 'x', temperature: -1 });
+      return null;
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  });
+  expect(bad).toBe('invalid-argument');
+});
+
+test('speed (logged, not asserted): prefill and decode tokens per second', async () => {
+  const r = await page.evaluate(async (ids) => {
+    const t0 = performance.now();
+    const prefill = await window.engine.completions.create({ prompt: ids, temperature: 0, max_tokens: 1 });
+    const t1 = performance.now();
+    const one = await window.engine.completions.create({ prompt: 'Once upon a time', temperature: 0, max_tokens: 1 });
+    const t2 = performance.now();
+    const many = await window.engine.completions.create({ prompt: 'Once upon a time', temperature: 0, max_tokens: 33 });
+    const t3 = performance.now();
+    return {
+      prompt: prefill.usage.prompt_tokens,
+      prefillMs: t1 - t0,
+      decoded: many.usage.completion_tokens - one.usage.completion_tokens,
+      decodeMs: t3 - t2 - (t2 - t1),
+    };
+  }, byName('long_paragraph').prompt_tokens);
+  const pp = (r.prompt / r.prefillMs) * 1000;
+  const tg = (r.decoded / r.decodeMs) * 1000;
+  console.log(`wasm speed: prefill ${r.prompt} tokens ${pp.toFixed(1)} tok/s, decode ${r.decoded} tokens ${tg.toFixed(1)} tok/s`);
+  expect(r.decoded).toBeGreaterThan(0);
+});
