@@ -7,6 +7,13 @@ scripts/setup.sh
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+# Mesa's Vulkan loader complains on stderr ("error: XDG_RUNTIME_DIR is invalid") when it is
+# unset, which reads like a failure in the log: give the tests a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/realm-xdg-$(id -u)"
+  mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
+
 step "rustfmt"
 cargo fmt --all -- --check
 
