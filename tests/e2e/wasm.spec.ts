@@ -92,7 +92,7 @@ test('a non-GGUF file is a RealmError invalid-model, and the page stays usable',
     return { info: await window.engine.info(), phases: [...phases] };
   }, MODEL);
   console.log(`model loaded in ${Date.now() - t0} ms: ${JSON.stringify(info)}`);
-  expect(info.phases).toEqual(['download', 'compile', 'load']);
+  expect(info.phases).toEqual(['compile', 'download', 'load']);
   expect(info.info.backend).toBe('wasm');
   expect(info.info.requested).toBe('auto');
   expect(info.info.reason).toContain('WebGPU');

@@ -32,6 +32,15 @@ impl WasmEngine {
         Ok(WasmEngine { engine })
     }
 
+    /// Load a GGUF model from bytes already written into wasm memory (`ModelBuffer`), with no
+    /// copy: the buffer is consumed.
+    #[wasm_bindgen(js_name = loadBuffer)]
+    pub fn load_buffer(buffer: ModelBuffer) -> Result<WasmEngine, JsValue> {
+        let engine = Engine::load_bytes(buffer.bytes, EngineOptions::default())
+            .map_err(js::runtime_error)?;
+        Ok(WasmEngine { engine })
+    }
+
     /// `llama_tokenize(text, add_special, parse_special)`.
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         self.engine.tokenizer().tokenize(text, add_special, parse_special)
@@ -124,4 +133,47 @@ pub fn build_info() -> Result<JsValue, JsValue> {
         ("threads", cfg!(target_feature = "atomics").into()),
         ("version", env!("CARGO_PKG_VERSION").into()),
     ])
+}
+
+/// Model bytes in wasm memory, written by JS while they download (through a view at `ptr`), so
+/// the page never holds a second full copy. `Engine.loadBuffer` takes it over.
+#[wasm_bindgen]
+pub struct ModelBuffer {
+    bytes: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl ModelBuffer {
+    /// `len` zero bytes; a heap too small for them is `out-of-memory`, not a trap.
+    #[wasm_bindgen(constructor)]
+    pub fn new(len: usize) -> Result<ModelBuffer, JsValue> {
+        let mut b = ModelBuffer { bytes: Vec::new() };
+        b.resize(len)?;
+        Ok(b)
+    }
+
+    /// Grow or shrink to `len` bytes (for downloads of unknown size). `ptr` may move.
+    pub fn resize(&mut self, len: usize) -> Result<(), JsValue> {
+        if len > self.bytes.len() {
+            self.bytes.try_reserve_exact(len - self.bytes.len()).map_err(|_| {
+                js::error(
+                    "out-of-memory",
+                    &format!("no room for the {len}-byte model in wasm memory"),
+                )
+            })?;
+        }
+        self.bytes.resize(len, 0);
+        Ok(())
+    }
+
+    /// Offset of the bytes in the module's memory; valid until the next `resize` or allocation
+    /// that grows the memory, so JS makes a fresh view for each write.
+    pub fn ptr(&self) -> usize {
+        self.bytes.as_ptr() as usize
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.bytes.len()
+    }
 }

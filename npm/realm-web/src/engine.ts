@@ -2,7 +2,7 @@
 
 import { WorkerClient } from './client.js';
 import { RealmError } from './errors.js';
-import { modelBytes, modelName } from './model.js';
+import { modelName, wireSource } from './model.js';
 import type { GenerateOptions, GenerateResult, Prompt } from './protocol.js';
 import { AsyncQueue } from './stream.js';
 import type {
@@ -48,14 +48,17 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
     throw new RealmError('invalid-argument', `device must be 'auto' or 'wasm', not ${JSON.stringify(requested)}`);
   }
   const choice = chooseDevice(requested);
-  const { buffer, owned } = await modelBytes(opts.model, opts.onProgress);
+  const { source, transfer } = wireSource(opts.model);
   const worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), {
     type: 'module',
     name: 'realm-engine',
   });
   const client = new WorkerClient(worker, opts.onProgress);
   try {
-    await client.call({ type: 'load', bytes: buffer }, owned ? [buffer] : []);
+    await client.call(
+      { type: 'load', source, sha256: opts.sha256 ?? null, cache: opts.cache !== false },
+      transfer,
+    );
   } catch (e) {
     client.terminate(new RealmError('unloaded', 'the model failed to load'));
     throw e;

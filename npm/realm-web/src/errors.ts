@@ -11,12 +11,14 @@ export type RealmErrorCode =
   | 'internal'
   | 'aborted'
   | 'network'
+  | 'quota'
+  | 'integrity'
   | 'unloaded'
   | 'worker';
 
 const CODES: ReadonlySet<string> = new Set<RealmErrorCode>([
   'invalid-model', 'unsupported-model', 'out-of-memory', 'device', 'context-length',
-  'invalid-argument', 'template', 'internal', 'aborted', 'network', 'unloaded', 'worker',
+  'invalid-argument', 'template', 'internal', 'aborted', 'network', 'quota', 'integrity', 'unloaded', 'worker',
 ]);
 
 /** Every error this package throws. `code` is stable; `message` says what happened and what

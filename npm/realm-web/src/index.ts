@@ -3,5 +3,6 @@
 
 export { createEngine } from './engine.js';
 export { RealmError } from './errors.js';
+export { clearModelCache, isModelCached } from './cache.js';
 export type { RealmErrorCode } from './errors.js';
 export type * from './types.js';

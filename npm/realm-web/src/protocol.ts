@@ -1,6 +1,7 @@
 /** The wire protocol between the page and the engine's Worker: a tagged union each way. */
 
 import type { WireError } from './errors.js';
+import type { LoadProgress } from './types.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | (string & {});
@@ -35,8 +36,15 @@ export interface GenerateResult {
   reused: number;
 }
 
+/** Where the Worker reads the model from: it fetches URLs itself (through the model cache) and
+ * writes every source straight into wasm memory. A URL is absolute (resolved by the page). */
+export type WireSource =
+  | { kind: 'url'; url: string }
+  | { kind: 'blob'; blob: Blob }
+  | { kind: 'bytes'; bytes: ArrayBuffer };
+
 export type Request =
-  | { type: 'load'; id: number; bytes: ArrayBuffer }
+  | { type: 'load'; id: number; source: WireSource; sha256: string | null; cache: boolean }
   | { type: 'tokenize'; id: number; text: string; addSpecial: boolean; special: boolean }
   | { type: 'detokenize'; id: number; ids: number[]; special: boolean }
   | {
@@ -52,7 +60,7 @@ export type Request =
   | { type: 'unload'; id: number };
 
 export type Response =
-  | { type: 'progress'; phase: 'compile' | 'load'; loaded: number; total: number }
+  | { type: 'progress'; phase: LoadProgress['phase']; loaded: number; total: number }
   | { type: 'token'; id: number; token: number | null; text: string }
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; error: WireError };

@@ -7,9 +7,11 @@ export type { ChatMessage };
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
 
 export interface LoadProgress {
-  /** `download`: model bytes arriving; `compile`: the WebAssembly module; `load`: parsing the
-   * model and preparing its weights. */
-  phase: 'download' | 'compile' | 'load';
+  /** `download`: model bytes arriving from the network; `cache`: read from the browser's model
+   * cache (Cache Storage) instead; `read`: from a Blob/File or bytes; `verify`: checking
+   * `sha256`; `compile`: the WebAssembly module (first: the bytes are written straight into
+   * its memory); `load`: parsing the model and preparing its weights. */
+  phase: 'compile' | 'download' | 'cache' | 'read' | 'verify' | 'load';
   loaded: number;
   /** 0 when unknown (a download without Content-Length). */
   total: number;
@@ -20,6 +22,12 @@ export interface CreateEngineOptions {
   /** `auto` picks the best backend this build supports; `wasm` forces the CPU engine. */
   device?: 'auto' | 'wasm';
   onProgress?: (p: LoadProgress) => void;
+  /** Expected SHA-256 of the model file (hex). Checked with SubtleCrypto before the model is
+   * used or cached; a mismatch is `RealmError` `integrity`. */
+  sha256?: string;
+  /** Keep URL models in Cache Storage (default true): the next load with the same URL makes no
+   * request, and a cut-off download resumes with a Range request. */
+  cache?: boolean;
   /** Where the engine's Worker script is (for bundlers that move files); default: next to
    * this module. */
   workerUrl?: string | URL;

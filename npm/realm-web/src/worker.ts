@@ -1,8 +1,9 @@
 /** The engine's Worker: owns the wasm module and the loaded model, answers one request at a
  * time. Everything here converts between the wire protocol and realm-wasm's `Engine`. */
 
+import { copyModel, fetchModel, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
 import { RealmError, toWireError } from './errors.js';
-import type { GenerateOptions, Prompt, Request, Response } from './protocol.js';
+import type { GenerateOptions, Prompt, Request, Response, WireSource } from './protocol.js';
 
 /** The part of realm-wasm's generated bindings this worker uses. */
 interface WasmEngine {
@@ -18,10 +19,24 @@ interface WasmEngine {
   free(): void;
 }
 
+/** Model bytes in wasm memory (realm-wasm's `ModelBuffer`). */
+interface ModelBuffer {
+  ptr(): number;
+  readonly length: number;
+  resize(len: number): void;
+  free(): void;
+}
+
 interface WasmModule {
-  default(input: { module_or_path: URL }): Promise<unknown>;
-  Engine: { load(bytes: Uint8Array): WasmEngine };
+  default(input: { module_or_path: URL }): Promise<{ memory: WebAssembly.Memory }>;
+  Engine: { load(bytes: Uint8Array): WasmEngine; loadBuffer(buffer: ModelBuffer): WasmEngine };
+  ModelBuffer: new (len: number) => ModelBuffer;
   buildInfo(): Record<string, unknown>;
+}
+
+interface Wasm {
+  module: WasmModule;
+  memory: WebAssembly.Memory;
 }
 
 interface WorkerScope {
@@ -30,19 +45,82 @@ interface WorkerScope {
 }
 
 const scope = self as unknown as WorkerScope;
-let wasm: WasmModule | null = null;
+let wasm: Wasm | null = null;
 let engine: WasmEngine | null = null;
 /** Requests run one after another: a load awaits the module, everything else is synchronous. */
 let queue: Promise<void> = Promise.resolve();
 
-async function module(): Promise<WasmModule> {
+async function module(): Promise<Wasm> {
   if (wasm) return wasm;
   // A computed specifier: the bindings are generated into dist/wasm/ by scripts/build-web.sh.
   const url = new URL('./wasm/realm_wasm.js', import.meta.url).href;
   const m = (await import(/* @vite-ignore */ url)) as WasmModule;
-  await m.default({ module_or_path: new URL('./wasm/realm_wasm_bg.wasm', import.meta.url) });
-  wasm = m;
-  return m;
+  const exports = await m.default({ module_or_path: new URL('./wasm/realm_wasm_bg.wasm', import.meta.url) });
+  wasm = { module: m, memory: exports.memory };
+  return wasm;
+}
+
+/** Model bytes written straight into wasm memory: the only full copy of the weights. */
+class WasmSink implements ModelSink {
+  at = 0;
+  readonly buf: ModelBuffer;
+
+  constructor(
+    private readonly w: Wasm,
+    private readonly total: number,
+  ) {
+    this.buf = new w.module.ModelBuffer(total > 0 ? total : 1 << 20);
+  }
+
+  /** A fresh view each time: growing the memory detaches the old ones. */
+  private bytes(): Uint8Array {
+    return new Uint8Array(this.w.memory.buffer, this.buf.ptr(), this.buf.length);
+  }
+
+  write(value: Uint8Array): void {
+    if (this.at + value.byteLength > this.buf.length) {
+      if (this.total > 0) {
+        throw new RealmError('network', `the model source sent more than the ${this.total} bytes it announced`);
+      }
+      this.buf.resize(Math.max(this.buf.length * 2, this.at + value.byteLength));
+    }
+    this.bytes().set(value, this.at);
+    this.at += value.byteLength;
+  }
+
+  view(start: number, end: number): Uint8Array {
+    return this.bytes().subarray(start, end);
+  }
+
+  /** The buffer cut to what was written, for `Engine.loadBuffer` (which takes it over). */
+  finish(): ModelBuffer {
+    if (this.buf.length !== this.at) this.buf.resize(this.at);
+    return this.buf;
+  }
+}
+
+/** Read a model source into wasm memory; a sink abandoned on the way (a download that starts
+ * over, an error) is freed. */
+async function readSource(w: Wasm, src: WireSource, opts: FetchModelOptions): Promise<WasmSink> {
+  let sink: WasmSink | null = null;
+  const alloc = (total: number): WasmSink => {
+    sink?.buf.free();
+    sink = new WasmSink(w, total);
+    return sink;
+  };
+  try {
+    switch (src.kind) {
+      case 'url':
+        return (await fetchModel(src.url, opts, alloc)) as WasmSink;
+      case 'blob':
+        return (await readModel(src.blob, opts, alloc)) as WasmSink;
+      case 'bytes':
+        return (await copyModel(new Uint8Array(src.bytes), opts, alloc)) as WasmSink;
+    }
+  } catch (e) {
+    (sink as WasmSink | null)?.buf.free();
+    throw e;
+  }
 }
 
 /** Set when the module trapped: its memory may be inconsistent, so nothing runs in it again. */
@@ -68,13 +146,18 @@ function promptIds(e: WasmEngine, p: Prompt): Uint32Array {
 async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'load': {
-      const total = req.bytes.byteLength;
-      scope.postMessage({ type: 'progress', phase: 'compile', loaded: 0, total });
-      const m = await module();
-      scope.postMessage({ type: 'progress', phase: 'load', loaded: 0, total });
+      scope.postMessage({ type: 'progress', phase: 'compile', loaded: 0, total: 0 });
+      const w = await module();
       engine?.free();
       engine = null;
-      engine = m.Engine.load(new Uint8Array(req.bytes));
+      const sink = await readSource(w, req.source, {
+        sha256: req.sha256 ?? undefined,
+        cache: req.cache,
+        onProgress: (p) => scope.postMessage({ type: 'progress', ...p }),
+      });
+      const total = sink.at;
+      scope.postMessage({ type: 'progress', phase: 'load', loaded: 0, total });
+      engine = w.module.Engine.loadBuffer(sink.finish());
       scope.postMessage({ type: 'progress', phase: 'load', loaded: total, total });
       return { ...engine.info() };
     }
@@ -93,7 +176,7 @@ async function handle(req: Request): Promise<unknown> {
       return e.generate(promptIds(e, req.prompt), req.options, onToken);
     }
     case 'info':
-      return { ...(engine ? engine.info() : { build: (await module()).buildInfo() }) };
+      return { ...(engine ? engine.info() : { build: (await module()).module.buildInfo() }) };
     case 'unload':
       engine?.free();
       engine = null;
