@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*" >&2; }
 apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
 
-# wasm32: the browser build; aarch64: a compile check of the CPU engine for ARM (NEON).
-for target in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
+# wasm32: the browser build; wasm32-wasip1: the CPU engine's tests on wasm (run by Node's WASI);
+# aarch64: a compile check of the CPU engine for ARM (NEON).
+for target in wasm32-unknown-unknown wasm32-wasip1 aarch64-unknown-linux-gnu; do
   if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     log "adding Rust target $target"
     rustup target add "$target"

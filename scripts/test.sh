@@ -34,6 +34,11 @@ RUSTFLAGS="-D warnings -C target-feature=+simd128" cargo check --locked \
 RUSTFLAGS="-D warnings" cargo check --locked --target aarch64-unknown-linux-gnu \
   -p realm-backend-cpu -p realm-model -p realm-runtime
 
+step "the CPU engine's unit and conformance tests on wasm32 with simd128 (wasip1, Node's WASI)"
+CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/scripts/wasi-node.mjs" \
+  RUSTFLAGS="-D warnings -C target-feature=+simd128" cargo test --locked \
+  --target wasm32-wasip1 -p realm-backend-cpu --lib --test conformance
+
 step "tests"
 cargo test --workspace --locked
 

@@ -1,4 +1,5 @@
-//! Run-time choice of the instruction set the fast paths use.
+//! Run-time choice of the instruction set the fast paths use (compile-time on wasm32, which
+//! has no feature detection: a module either validates with simd128 or does not load).
 
 /// The SIMD level of the fast paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +10,9 @@ pub(crate) enum Isa {
     /// x86_64 AVX2 + FMA + F16C, detected at run time.
     #[cfg(target_arch = "x86_64")]
     Avx2(Avx2Token),
+    /// wasm32 built with `-C target-feature=+simd128`: explicit 128-bit kernels.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
 }
 
 /// Proof that AVX2, FMA and F16C were detected on this CPU: only [`Isa::detect`] makes one,
@@ -47,6 +51,9 @@ impl Isa {
         {
             return Self::Avx2(Avx2Token(()));
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Self::Simd128;
+        #[allow(unreachable_code)]
         Self::Portable
     }
 
@@ -56,6 +63,8 @@ impl Isa {
             Self::Portable => format!("{} portable (auto-vectorized)", std::env::consts::ARCH),
             #[cfg(target_arch = "x86_64")]
             Self::Avx2(_) => "x86_64 avx2+fma+f16c".to_string(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Self::Simd128 => "wasm32 simd128".to_string(),
         }
     }
 }

@@ -8,10 +8,11 @@
 //!   against; `realm-conformance` runs that comparison.
 //! - [`CpuMode::Auto`]: the fast paths, chosen at run time and reported in
 //!   [`realm_core::BackendInfo::details`]: 8-bit integer dot products for the common weight
-//!   formats (AVX2 on x86_64, plain Rust elsewhere), a dequantize-once f32 path for the rest,
-//!   online-softmax attention, and a persistent thread pool ([`pool`]).
-//! - [`CpuMode::Portable`]: `Auto` without architecture-specific SIMD, i.e. what wasm32 and
-//!   aarch64 run today; on x86_64 it lets tests cover that path.
+//!   formats (AVX2 on x86_64, simd128 on wasm32 when built with it, plain Rust elsewhere), a
+//!   dequantize-once f32 path for the rest, online-softmax attention, and a persistent thread
+//!   pool ([`pool`]).
+//! - [`CpuMode::Portable`]: `Auto` without architecture-specific SIMD, i.e. what aarch64
+//!   (and wasm32 without simd128) runs today; elsewhere it lets tests cover that path.
 //!
 //! Weights are never copied: a [`CpuWeight`] keeps the `SharedBytes` (usually a memory-mapped
 //! GGUF file) and a byte range, and kernels read the GGUF blocks in place.

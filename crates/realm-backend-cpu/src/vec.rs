@@ -65,6 +65,8 @@ pub(crate) fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
         Isa::Portable => dot_portable(a, b),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2(t) => x86::dot_f32(t, a, b),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => wasm::dot_f32(a, b),
     }
 }
 
@@ -90,7 +92,10 @@ pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
 /// and read back holds.
 pub(crate) fn round_to_f16(isa: Isa, xs: &mut [f32]) {
     match isa {
+        // simd128 has no f16 conversion: the same code, compiled for it.
         Isa::Portable => xs.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32()),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => xs.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32()),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2(t) => x86::round_to_f16(t, xs),
     }
@@ -100,13 +105,14 @@ pub(crate) fn round_to_f16(isa: Isa, xs: &mut [f32]) {
 #[inline]
 pub(crate) fn f16_to_f32(isa: Isa, src: &[u16], dst: &mut [f32]) {
     match isa {
-        Isa::Portable => {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(t) => x86::f16_to_f32(t, src, dst),
+        // Branch-free integer code: LLVM vectorizes it for simd128, which has no f16 type.
+        _ => {
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = f16_bits_to_f32(s);
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2(t) => x86::f16_to_f32(t, src, dst),
     }
 }
 
@@ -123,13 +129,14 @@ pub(crate) fn to_f32(
     match ty {
         GgmlType::F16 if halves_fit => {
             match isa {
-                Isa::Portable => {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2(t) => x86::f16le_to_f32(t, pairs, dst),
+                // As in `f16_to_f32`: vectorized by LLVM on simd128.
+                _ => {
                     for (d, &h) in dst.iter_mut().zip(pairs) {
                         *d = f16_bits_to_f32(u16::from_le_bytes(h));
                     }
                 }
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2(t) => x86::f16le_to_f32(t, pairs, dst),
             }
             Ok(())
         }
@@ -202,6 +209,45 @@ mod tests {
         let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
         assert!((f64::from(dot_portable(&a, &b)) - exact).abs() < 1e-5);
         assert!((f64::from(dot(Isa::detect(), &a, &b)) - exact).abs() < 1e-5);
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod wasm {
+    use core::arch::wasm32::*;
+
+    /// The sum of the four lanes of an f32x4, pairwise.
+    #[inline(always)]
+    pub(crate) fn hsum(v: v128) -> f32 {
+        (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v))
+            + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v))
+    }
+
+    #[inline(always)]
+    fn load4(x: &[f32; 4]) -> v128 {
+        // SAFETY: `x` is 4 readable f32 (16 bytes); v128_load has no alignment requirement.
+        unsafe { v128_load(x.as_ptr().cast()) }
+    }
+
+    /// f32 dot product: four 4-lane accumulators (simd128 has no fused multiply-add).
+    #[inline]
+    pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (ac, at) = a[..n].as_chunks::<16>();
+        let (bc, bt) = b[..n].as_chunks::<16>();
+        let mut acc = [f32x4_splat(0.0); 4];
+        for (x, y) in ac.iter().zip(bc) {
+            let (x4, y4) = (x.as_chunks::<4>().0, y.as_chunks::<4>().0);
+            for ((acc, x), y) in acc.iter_mut().zip(x4).zip(y4) {
+                *acc = f32x4_add(*acc, f32x4_mul(load4(x), load4(y)));
+            }
+        }
+        let s = f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3]));
+        let mut total = hsum(s);
+        for (x, y) in at.iter().zip(bt) {
+            total += x * y;
+        }
+        total
     }
 }
 

@@ -165,6 +165,9 @@ mod simd {
                 // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
                 unsafe { imp(x, qs, d, isum, sums) }
             }
+            // On wasm32 the build's target features (simd128) apply to this code already.
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => quantize_q8_0(x, qs, d, isum, sums, super::f16_round),
             Isa::Portable => quantize_q8_0(x, qs, d, isum, sums, super::f16_round),
         }
     }
@@ -180,6 +183,8 @@ mod simd {
                 // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
                 unsafe { imp(x, qs, d, bsums) }
             }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => quantize_q8_k(x, qs, d, bsums),
             Isa::Portable => quantize_q8_k(x, qs, d, bsums),
         }
     }

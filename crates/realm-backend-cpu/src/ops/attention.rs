@@ -274,6 +274,9 @@ pub(crate) type Wide = core::convert::Infallible;
 fn task(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region: &mut [f32]) {
     match isa {
         Isa::Portable => task_body(isa, a, sp, t, g, s, region),
+        // The portable body, compiled for simd128, with `isa`'s f32 dot and f16 widening.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => task_body(isa, a, sp, t, g, s, region),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2(token) => x86::task(token, a, sp, t, g, s, region),
     }
