@@ -2,6 +2,7 @@
 //! time other processes (and the caller) need. This is its own test binary so that no other
 //! test's threads add to the process CPU time it measures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(target_os = "linux")]
 
 use std::time::Duration;
 
