@@ -5,17 +5,13 @@ use std::future::Future;
 
 use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, Result, RopeParams,
-    WeightDesc, shape_err,
+    WeightDesc, check, shape_err,
 };
 
 use crate::ops::attention::{self, Attn};
 use crate::ops::{elementwise, norm, rope};
 use crate::tensor::{CpuKv, CpuTensor, CpuWeight};
 use crate::{CpuBackend, CpuMode, matmul};
-
-fn same_shape(op: &'static str, what: &str, a: (usize, usize), b: (usize, usize)) -> Result<()> {
-    if a == b { Ok(()) } else { Err(shape_err(op, format!("{what}: {a:?} vs {b:?}"))) }
-}
 
 fn panicked(op: &'static str) -> CoreError {
     CoreError::Backend { op, detail: "a worker thread panicked".into() }
@@ -55,48 +51,6 @@ impl CpuBackend {
         #[cfg(not(target_arch = "x86_64"))]
         None
     }
-
-    fn check_kv_layer(&self, op: &'static str, kv: &CpuKv, layer: usize) -> Result<()> {
-        if layer < kv.layers.len() {
-            Ok(())
-        } else {
-            Err(shape_err(op, format!("layer {layer} of a cache with {} layers", kv.layers.len())))
-        }
-    }
-
-    fn check_attention(
-        &self,
-        q: &CpuTensor,
-        kv: &CpuKv,
-        p: &AttentionParams,
-        out: &CpuTensor,
-    ) -> Result<()> {
-        const OP: &str = "attention";
-        let d = &kv.desc;
-        if p.n_head_kv == 0 || !p.n_head.is_multiple_of(p.n_head_kv) {
-            return Err(shape_err(OP, format!("{} heads over {} KV heads", p.n_head, p.n_head_kv)));
-        }
-        if (p.n_head_kv, p.head_dim, p.head_dim_v) != (d.n_head_kv, d.head_dim, d.head_dim_v) {
-            return Err(shape_err(
-                OP,
-                format!(
-                    "params (n_head_kv, head_dim, head_dim_v) = {:?}, cache has {:?}",
-                    (p.n_head_kv, p.head_dim, p.head_dim_v),
-                    (d.n_head_kv, d.head_dim, d.head_dim_v)
-                ),
-            ));
-        }
-        if p.window == Some(0) {
-            return Err(shape_err(OP, "a window of 0 positions"));
-        }
-        same_shape(OP, "q", q.shape(), (q.rows, p.n_head * p.head_dim))?;
-        same_shape(OP, "out", out.shape(), (q.rows, p.n_head * p.head_dim_v))?;
-        let end = p.start_pos.saturating_add(q.rows);
-        if end > d.n_ctx {
-            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
-        }
-        Ok(())
-    }
 }
 
 impl Backend for CpuBackend {
@@ -133,7 +87,7 @@ impl Backend for CpuBackend {
 
     fn embed(&self, table: &CpuWeight, tokens: &[u32], out: &mut CpuTensor) -> Result<()> {
         const OP: &str = "embed";
-        same_shape(OP, "out", out.shape(), (tokens.len(), table.cols))?;
+        check::same_shape(OP, "out", out.shape(), (tokens.len(), table.cols))?;
         for (&tok, row) in tokens.iter().zip(out.data.chunks_exact_mut(table.cols.max(1))) {
             if tok as usize >= table.rows {
                 return Err(shape_err(
@@ -166,7 +120,7 @@ impl Backend for CpuBackend {
                 ),
             ));
         }
-        same_shape(OP, "out", out.shape(), x.shape())?;
+        check::same_shape(OP, "out", out.shape(), x.shape())?;
         let w = weight.to_f32(OP)?;
         let cols = x.cols;
         self.par_rows(OP, &mut out.data, cols, &|r0, chunk| {
@@ -186,7 +140,7 @@ impl Backend for CpuBackend {
         if x.cols != w.cols {
             return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
         }
-        same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
+        check::same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
         let bias = match bias {
             Some(b) if b.numel() != w.rows => {
                 return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
@@ -218,7 +172,7 @@ impl Backend for CpuBackend {
                 format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim),
             ));
         }
-        same_shape(OP, "x", x.shape(), (x.rows, p.n_heads * p.head_dim))?;
+        check::same_shape(OP, "x", x.shape(), (x.rows, p.n_heads * p.head_dim))?;
         let cols = x.cols.max(1);
         self.par_rows(OP, &mut x.data, cols, &|r0, chunk| {
             let mut cache = vec![(0.0f32, 0.0f32); p.rope_dim / 2];
@@ -246,10 +200,10 @@ impl Backend for CpuBackend {
         v: &CpuTensor,
     ) -> Result<()> {
         const OP: &str = "kv_store";
-        self.check_kv_layer(OP, kv, layer)?;
+        check::kv_layer(OP, kv.layers.len(), layer)?;
         let d = kv.desc;
-        same_shape(OP, "k", k.shape(), (k.rows, d.n_head_kv * d.head_dim))?;
-        same_shape(OP, "v", v.shape(), (k.rows, d.n_head_kv * d.head_dim_v))?;
+        check::same_shape(OP, "k", k.shape(), (k.rows, d.n_head_kv * d.head_dim))?;
+        check::same_shape(OP, "v", v.shape(), (k.rows, d.n_head_kv * d.head_dim_v))?;
         let end = start_pos.saturating_add(k.rows);
         if end > d.n_ctx {
             return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
@@ -267,8 +221,8 @@ impl Backend for CpuBackend {
         p: &AttentionParams,
         out: &mut CpuTensor,
     ) -> Result<()> {
-        self.check_kv_layer("attention", kv, layer)?;
-        self.check_attention(q, kv, p, out)?;
+        check::kv_layer("attention", kv.layers.len(), layer)?;
+        check::attention((q.rows, q.cols), &kv.desc, p, (out.rows, out.cols))?;
         if q.rows == 0 {
             return Ok(());
         }
@@ -303,8 +257,8 @@ impl Backend for CpuBackend {
         act: Activation,
         out: &mut CpuTensor,
     ) -> Result<()> {
-        same_shape("glu", "up", up.shape(), gate.shape())?;
-        same_shape("glu", "out", out.shape(), gate.shape())?;
+        check::same_shape("glu", "up", up.shape(), gate.shape())?;
+        check::same_shape("glu", "out", out.shape(), gate.shape())?;
         let cols = gate.cols;
         self.par_rows("glu", &mut out.data, cols, &|r0, chunk| {
             let at = r0 * cols..r0 * cols + chunk.len();
@@ -316,7 +270,7 @@ impl Backend for CpuBackend {
     }
 
     fn add(&self, x: &mut CpuTensor, y: &CpuTensor) -> Result<()> {
-        same_shape("add", "y", y.shape(), x.shape())?;
+        check::same_shape("add", "y", y.shape(), x.shape())?;
         for (a, &b) in x.data.iter_mut().zip(&y.data) {
             *a += b;
         }
@@ -352,7 +306,7 @@ impl Backend for CpuBackend {
     }
 
     fn argmax(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
-        same_shape("argmax", "out", out.shape(), (x.rows, 1))?;
+        check::same_shape("argmax", "out", out.shape(), (x.rows, 1))?;
         for (o, row) in out.data.iter_mut().zip(x.data.chunks_exact(x.cols.max(1))) {
             *o = elementwise::argmax(row) as f32;
         }

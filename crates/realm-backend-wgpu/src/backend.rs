@@ -5,7 +5,7 @@ use std::future::Future;
 
 use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, KvDtype, Result,
-    RopeParams, WeightDesc, shape_err,
+    RopeParams, WeightDesc, check, shape_err,
 };
 use realm_shaders::{ElementwiseKind, KvFormat, Op, Variant, WeightFormat, variant};
 
@@ -22,10 +22,6 @@ const SPLIT_MIN_SPAN: usize = 128;
 const MAX_SPLITS: usize = 32;
 /// Largest head dimension of the attention kernel (`MAX_D` in attention.wgsl).
 const MAX_HEAD_DIM: usize = 256;
-
-fn same_shape(op: &'static str, what: &str, a: (usize, usize), b: (usize, usize)) -> Result<()> {
-    if a == b { Ok(()) } else { Err(shape_err(op, format!("{what}: {a:?} vs {b:?}"))) }
-}
 
 /// A size as a shader u32.
 fn u(op: &'static str, v: usize) -> Result<u32> {
@@ -71,48 +67,6 @@ impl WgpuBackend {
         let groups = flat(n.div_ceil(v.workgroup as usize))?;
         let bytes = (n * 4 * binds.len().max(2)) as u64;
         self.gpu.dispatch_moving(v, params, binds, groups, bytes)
-    }
-
-    fn check_kv_layer(&self, op: &'static str, kv: &WgpuKv, layer: usize) -> Result<()> {
-        if layer < kv.layers.len() {
-            Ok(())
-        } else {
-            Err(shape_err(op, format!("layer {layer} of a cache with {}", kv.layers.len())))
-        }
-    }
-
-    fn check_attention(
-        &self,
-        q: &WgpuTensor,
-        kv: &WgpuKv,
-        p: &AttentionParams,
-        out: &WgpuTensor,
-    ) -> Result<()> {
-        const OP: &str = "attention";
-        let d = &kv.desc;
-        if p.n_head_kv == 0 || !p.n_head.is_multiple_of(p.n_head_kv) {
-            return Err(shape_err(OP, format!("{} heads over {} KV heads", p.n_head, p.n_head_kv)));
-        }
-        if (p.n_head_kv, p.head_dim, p.head_dim_v) != (d.n_head_kv, d.head_dim, d.head_dim_v) {
-            return Err(shape_err(
-                OP,
-                format!(
-                    "params (n_head_kv, head_dim, head_dim_v) = {:?}, cache has {:?}",
-                    (p.n_head_kv, p.head_dim, p.head_dim_v),
-                    (d.n_head_kv, d.head_dim, d.head_dim_v)
-                ),
-            ));
-        }
-        if p.window == Some(0) {
-            return Err(shape_err(OP, "a window of 0 positions"));
-        }
-        same_shape(OP, "q", (q.rows, q.cols), (q.rows, p.n_head * p.head_dim))?;
-        same_shape(OP, "out", (out.rows, out.cols), (q.rows, p.n_head * p.head_dim_v))?;
-        let end = p.start_pos.saturating_add(q.rows);
-        if end > d.n_ctx {
-            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
-        }
-        Ok(())
     }
 
     fn matmul_chunks(
@@ -243,7 +197,7 @@ impl Backend for WgpuBackend {
 
     fn embed(&self, table: &WgpuWeight, tokens: &[u32], out: &mut WgpuTensor) -> Result<()> {
         const OP: &str = "embed";
-        same_shape(OP, "out", (out.rows, out.cols), (tokens.len(), table.cols))?;
+        check::same_shape(OP, "out", (out.rows, out.cols), (tokens.len(), table.cols))?;
         if let Some(&tok) = tokens.iter().find(|&&t| t as usize >= table.rows) {
             return Err(shape_err(
                 OP,
@@ -291,7 +245,7 @@ impl Backend for WgpuBackend {
                 ),
             ));
         }
-        same_shape(OP, "out", (out.rows, out.cols), (x.rows, x.cols))?;
+        check::same_shape(OP, "out", (out.rows, out.cols), (x.rows, x.cols))?;
         let w = self.vector(OP, weight, group)?;
         let n_groups = x.len() / group;
         let params = [u(OP, group)?, u(OP, n_groups)?, eps.to_bits(), 0];
@@ -317,7 +271,7 @@ impl Backend for WgpuBackend {
         if x.cols != w.cols {
             return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
         }
-        same_shape(OP, "out", (out.rows, out.cols), (x.rows, w.rows))?;
+        check::same_shape(OP, "out", (out.rows, out.cols), (x.rows, w.rows))?;
         let bias = match bias {
             Some(b) if b.numel() != w.rows => {
                 return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
@@ -336,7 +290,7 @@ impl Backend for WgpuBackend {
                 format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim),
             ));
         }
-        same_shape(OP, "x", (x.rows, x.cols), (x.rows, p.n_heads * p.head_dim))?;
+        check::same_shape(OP, "x", (x.rows, x.cols), (x.rows, p.n_heads * p.head_dim))?;
         // As the oracle: theta_scale = base^(-2/rope_dim) in f32 (the shader multiplies it up).
         let theta_scale = p.freq_base.powf(-2.0f32 / p.rope_dim as f32);
         let params = [
@@ -362,10 +316,10 @@ impl Backend for WgpuBackend {
         v: &WgpuTensor,
     ) -> Result<()> {
         const OP: &str = "kv_store";
-        self.check_kv_layer(OP, kv, layer)?;
+        check::kv_layer(OP, kv.layers.len(), layer)?;
         let d = kv.desc;
-        same_shape(OP, "k", (k.rows, k.cols), (k.rows, d.n_head_kv * d.head_dim))?;
-        same_shape(OP, "v", (v.rows, v.cols), (k.rows, d.n_head_kv * d.head_dim_v))?;
+        check::same_shape(OP, "k", (k.rows, k.cols), (k.rows, d.n_head_kv * d.head_dim))?;
+        check::same_shape(OP, "v", (v.rows, v.cols), (k.rows, d.n_head_kv * d.head_dim_v))?;
         let end = start_pos.saturating_add(k.rows);
         if end > d.n_ctx {
             return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
@@ -393,8 +347,8 @@ impl Backend for WgpuBackend {
         out: &mut WgpuTensor,
     ) -> Result<()> {
         const OP: &str = "attention";
-        self.check_kv_layer(OP, kv, layer)?;
-        self.check_attention(q, kv, p, out)?;
+        check::kv_layer(OP, kv.layers.len(), layer)?;
+        check::attention((q.rows, q.cols), &kv.desc, p, (out.rows, out.cols))?;
         let n = q.rows;
         if n == 0 {
             return Ok(());
@@ -470,8 +424,8 @@ impl Backend for WgpuBackend {
         act: Activation,
         out: &mut WgpuTensor,
     ) -> Result<()> {
-        same_shape("glu", "up", (up.rows, up.cols), (gate.rows, gate.cols))?;
-        same_shape("glu", "out", (out.rows, out.cols), (gate.rows, gate.cols))?;
+        check::same_shape("glu", "up", (up.rows, up.cols), (gate.rows, gate.cols))?;
+        check::same_shape("glu", "out", (out.rows, out.cols), (gate.rows, gate.cols))?;
         let v = self.v(Op::Glu { gelu: act == Activation::GeluTanh }, None, None);
         let n = gate.len();
         let binds =
@@ -480,7 +434,7 @@ impl Backend for WgpuBackend {
     }
 
     fn add(&self, x: &mut WgpuTensor, y: &WgpuTensor) -> Result<()> {
-        same_shape("add", "y", (y.rows, y.cols), (x.rows, x.cols))?;
+        check::same_shape("add", "y", (y.rows, y.cols), (x.rows, x.cols))?;
         let v = self.v(Op::Elementwise(ElementwiseKind::Add), None, None);
         let n = x.len();
         self.each(
@@ -522,7 +476,7 @@ impl Backend for WgpuBackend {
     }
 
     fn argmax(&self, x: &WgpuTensor, out: &mut WgpuTensor) -> Result<()> {
-        same_shape("argmax", "out", (out.rows, out.cols), (x.rows, 1))?;
+        check::same_shape("argmax", "out", (out.rows, out.cols), (x.rows, 1))?;
         let params = [u("argmax", x.rows)?, u("argmax", x.cols)?, 0, 0];
         let binds = [Bind::Whole(x.buffer()), Bind::Whole(out.buffer())];
         self.gpu.dispatch(self.v(Op::Argmax, None, None), &params, &binds, flat(x.rows)?)

@@ -13,6 +13,7 @@
 //! is one token position. Weights are matrices `[rows = out features, cols = in features]` stored
 //! as GGUF blocks along `cols` (ggml's `ne[0]`), or vectors (norm weights, biases).
 
+pub mod check;
 mod error;
 mod params;
 
