@@ -128,6 +128,15 @@ pub(crate) struct Gpu {
     pub(crate) profiler: Option<Profiler>,
 }
 
+fn take_error(errors: &Mutex<ErrorSlot>, op: &'static str) -> Result<()> {
+    let mut s = lock(errors, op)?;
+    match &s.error {
+        None => Ok(()),
+        Some(e @ CoreError::DeviceLost { .. }) => Err(e.clone()),
+        Some(_) => Err(s.error.take().unwrap_or(CoreError::Backend { op, detail: String::new() })),
+    }
+}
+
 impl Gpu {
     pub(crate) fn new(
         device: wgpu::Device,
@@ -171,14 +180,13 @@ impl Gpu {
 
     /// The error wgpu reported since the last check, if any (a lost device stays reported).
     pub(crate) fn check(&self, op: &'static str) -> Result<()> {
-        let mut s = lock(&self.errors, op)?;
-        match &s.error {
-            None => Ok(()),
-            Some(e @ CoreError::DeviceLost { .. }) => Err(e.clone()),
-            Some(_) => {
-                Err(s.error.take().unwrap_or(CoreError::Backend { op, detail: String::new() }))
-            }
-        }
+        take_error(&self.errors, op)
+    }
+
+    /// [`Gpu::check`] for later, detached from `self` (an awaited readback).
+    pub(crate) fn checker(&self, op: &'static str) -> impl Fn() -> Result<()> + use<> {
+        let errors = self.errors.clone();
+        move || take_error(&errors, op)
     }
 
     /// Largest storage binding, in bytes.

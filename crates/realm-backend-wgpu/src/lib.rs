@@ -77,7 +77,7 @@ pub struct WgpuBackend {
 }
 
 fn no_device(detail: String) -> CoreError {
-    CoreError::Backend { op: "wgpu init", detail }
+    CoreError::NoAdapter { detail }
 }
 
 impl WgpuBackend {
@@ -144,7 +144,9 @@ impl WgpuBackend {
             })
             .await
             .map_err(|e| no_device(format!("requesting a device from {}: {e}", info.name)))?;
-        let name = format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
+        // Browsers do not tell pages the adapter's name.
+        let adapter = if info.name.is_empty() { "WebGPU adapter" } else { info.name.as_str() };
+        let name = format!("{adapter} ({:?}, {:?})", info.device_type, info.backend);
         details.insert(
             0,
             format!(

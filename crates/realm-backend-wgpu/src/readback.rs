@@ -20,6 +20,7 @@ pub(crate) fn read(gpu: &Gpu, t: &WgpuTensor) -> impl Future<Output = Result<Vec
     let started = start(gpu, t);
     #[cfg(not(target_arch = "wasm32"))]
     let device = gpu.device.clone();
+    let check = gpu.checker("read");
     async move {
         let Some((staging, state, n)) = started? else {
             return Ok(Vec::new());
@@ -48,6 +49,9 @@ pub(crate) fn read(gpu: &Gpu, t: &WgpuTensor) -> impl Future<Output = Result<Vec
             }
         })
         .await?;
+        // An error the device raised while running this step (a shader the browser rejected,
+        // a lost device) may be delivered only now: report it rather than data it invalidated.
+        check()?;
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| CoreError::Backend { op: "read", detail: format!("{e:?}") })?;

@@ -12,7 +12,7 @@ pub enum CoreError {
     BadWeight { name: String, detail: String },
     #[error("out of memory allocating {bytes} bytes for {what}")]
     OutOfMemory { what: String, bytes: u64 },
-    #[error("no GPU adapter: {detail}")]
+    #[error("no usable GPU: {detail}")]
     NoAdapter { detail: String },
     #[error("device lost: {reason}")]
     DeviceLost { reason: String },

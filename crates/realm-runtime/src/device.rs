@@ -133,7 +133,7 @@ enum Want {
 
 impl Device {
     /// Load the model; `uploaded(offset, len)` is called after each weight is on the backend.
-    pub fn load(
+    pub async fn load(
         opts: DeviceOptions,
         gguf: &Gguf<'_>,
         bytes: SharedBytes,
@@ -143,7 +143,7 @@ impl Device {
             BackendKind::Cpu => CpuMode::Auto,
             BackendKind::CpuScalar => CpuMode::Scalar,
             BackendKind::Wgpu => {
-                let backend = open_wgpu(opts)?;
+                let backend = open_wgpu(opts).await?;
                 let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
                 return Ok(Device::Wgpu(Box::new(Loaded { backend, model })));
             }
@@ -188,7 +188,7 @@ impl Device {
     }
 
     /// Run `tokens` at `start_pos..` and return the logits asked for (row-major).
-    pub fn eval(
+    pub async fn eval(
         &self,
         st: &mut DeviceState,
         tokens: &[u32],
@@ -196,19 +196,19 @@ impl Device {
         which: Logits,
         max_batch: usize,
     ) -> Result<Vec<f32>> {
-        self.run(st, tokens, start_pos, Want::Logits(which), max_batch)
+        self.run(st, tokens, start_pos, Want::Logits(which), max_batch).await
     }
 
     /// Run `tokens` at `start_pos..` and return the argmax of the last position's logits
     /// (ties to the lowest id): only that id is read back.
-    pub fn eval_argmax(
+    pub async fn eval_argmax(
         &self,
         st: &mut DeviceState,
         tokens: &[u32],
         start_pos: usize,
         max_batch: usize,
     ) -> Result<u32> {
-        let v = self.run(st, tokens, start_pos, Want::Argmax, max_batch)?;
+        let v = self.run(st, tokens, start_pos, Want::Argmax, max_batch).await?;
         match v.as_slice() {
             // Indices below 2^24 are exact in f32; vocabularies are far smaller.
             [id] if *id >= 0.0 && *id < 16_777_216.0 => Ok(*id as u32),
@@ -216,7 +216,7 @@ impl Device {
         }
     }
 
-    fn run(
+    async fn run(
         &self,
         st: &mut DeviceState,
         tokens: &[u32],
@@ -225,28 +225,21 @@ impl Device {
         max_batch: usize,
     ) -> Result<Vec<f32>> {
         match (self, st) {
-            (Device::Cpu(l), DeviceState::Cpu(s)) => l.eval(s, tokens, start_pos, want, max_batch),
+            (Device::Cpu(l), DeviceState::Cpu(s)) => {
+                l.eval(s, tokens, start_pos, want, max_batch).await
+            }
             (Device::Wgpu(l), DeviceState::Wgpu(s)) => {
-                l.eval(s, tokens, start_pos, want, max_batch)
+                l.eval(s, tokens, start_pos, want, max_batch).await
             }
             _ => Err(RuntimeError::Invalid("session state from another backend".into())),
         }
     }
 }
 
-/// Opens the wgpu backend: natively by waiting for the device here. In the browser the
-/// device and every readback must be awaited on the event loop, which this synchronous
-/// engine cannot do yet: that is an error, not a hang.
-fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
+/// Opens the wgpu backend (in the browser: the page's WebGPU device, awaited on its event loop).
+async fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
     let config = WgpuConfig { profile: opts.profile, ..WgpuConfig::default() };
-    if cfg!(target_arch = "wasm32") {
-        return Err(RuntimeError::Invalid(
-            "the wgpu backend needs an asynchronous engine in the browser (not built yet); \
-             use the cpu backend"
-                .into(),
-        ));
-    }
-    Ok(crate::block_on(WgpuBackend::new(config))?)
+    Ok(WgpuBackend::new(config).await?)
 }
 
 impl<B: Backend> Loaded<B> {
@@ -255,7 +248,7 @@ impl<B: Backend> Loaded<B> {
         Ok(State { kv, n_ctx, scratch: Vec::new(), argmax: None })
     }
 
-    fn eval(
+    async fn eval(
         &self,
         st: &mut State<B>,
         tokens: &[u32],
@@ -305,12 +298,12 @@ impl<B: Backend> Loaded<B> {
                     .ok_or_else(|| RuntimeError::Invalid("forward returned no logits".into()))?;
                 self.backend.argmax(last_logits, am)?;
                 self.backend.submit()?;
-                out.extend(crate::block_on(self.backend.read(am))?);
+                out.extend(self.backend.read(am).await?);
                 continue;
             }
             self.backend.submit()?;
             for t in logits {
-                out.extend(crate::block_on(self.backend.read(t))?);
+                out.extend(self.backend.read(t).await?);
             }
         }
         Ok(out)

@@ -46,7 +46,26 @@ impl Engine {
         Engine::load_with(bytes, opts, &|_, _| {})
     }
 
+    /// [`Engine::load_bytes`] for callers on an event loop (the browser): opening a GPU device
+    /// is awaited there, never blocked on. `uploaded(offset, len)` is called after each weight
+    /// is on the backend (progress).
+    pub async fn load_bytes_async(
+        bytes: Vec<u8>,
+        opts: EngineOptions,
+        uploaded: &dyn Fn(usize, usize),
+    ) -> Result<Engine> {
+        Engine::load_inner(Arc::new(bytes), opts, uploaded).await
+    }
+
     fn load_with(
+        bytes: SharedBytes,
+        opts: EngineOptions,
+        uploaded: &dyn Fn(usize, usize),
+    ) -> Result<Engine> {
+        crate::block_on::run_sync("load", Engine::load_inner(bytes, opts, uploaded))
+    }
+
+    async fn load_inner(
         bytes: SharedBytes,
         opts: EngineOptions,
         uploaded: &dyn Fn(usize, usize),
@@ -54,7 +73,7 @@ impl Engine {
         let gguf = Gguf::parse((*bytes).as_ref())?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
-        let device = Device::load(opts.device, &gguf, bytes.clone(), uploaded)?;
+        let device = Device::load(opts.device, &gguf, bytes.clone(), uploaded).await?;
         Ok(Engine { device, tokenizer, template })
     }
 

@@ -25,8 +25,9 @@ pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 impl RuntimeError {
     /// A stable, machine-readable category for bindings and wire protocols (the browser SDK's
-    /// `RealmError.code`): `invalid-model`, `unsupported-model`, `out-of-memory`, `device`,
-    /// `context-length`, `invalid-argument`, `template`, `internal`.
+    /// `RealmError.code`): `invalid-model`, `unsupported-model`, `out-of-memory`,
+    /// `webgpu-unavailable` (no GPU adapter or device), `device-lost`, `context-length`,
+    /// `invalid-argument`, `template`, `internal`.
     pub fn code(&self) -> &'static str {
         use realm_core::CoreError as C;
         use realm_gguf::GgufError as G;
@@ -36,7 +37,8 @@ impl RuntimeError {
             C::OutOfMemory { .. } => "out-of-memory",
             C::Unsupported { .. } => "unsupported-model",
             C::BadWeight { .. } => "invalid-model",
-            C::NoAdapter { .. } | C::DeviceLost { .. } => "device",
+            C::NoAdapter { .. } => "webgpu-unavailable",
+            C::DeviceLost { .. } => "device-lost",
             C::ContextOverflow { .. } => "context-length",
             C::Shape { .. } | C::Backend { .. } => "internal",
         };

@@ -7,6 +7,7 @@ use realm_model::Logits;
 use realm_sampling::{Sampler, SamplingParams, StopScan, StopStrings};
 use realm_tokenizer::StreamDecoder;
 
+use crate::block_on::run_sync;
 use crate::device::DeviceState;
 use crate::engine::Engine;
 use crate::error::{Result, RuntimeError};
@@ -101,17 +102,22 @@ impl<'e> Session<'e> {
 
     /// Evaluate `tokens` after the cached ones and return the logits of every position.
     pub fn eval_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        run_sync("eval_all", self.eval_all_async(tokens))
+    }
+
+    /// [`Session::eval_all`] on an event loop (see [`Engine::load_bytes_async`]).
+    pub async fn eval_all_async(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         let start = self.cached.len();
         self.check_fits(start + tokens.len())?;
-        let out =
-            self.engine.device.eval(&mut self.state, tokens, start, Logits::All, self.max_batch)?;
+        let d = &self.engine.device;
+        let out = d.eval(&mut self.state, tokens, start, Logits::All, self.max_batch).await?;
         self.cached.extend_from_slice(tokens);
         Ok(out)
     }
 
     /// Evaluate the prompt, reusing the longest cached prefix, and return the last logits.
     pub fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)> {
-        let (next, reuse) = self.prefill_for(prompt, false)?;
+        let (next, reuse) = run_sync("prefill", self.prefill_for(prompt, false))?;
         match next {
             Next::Logits(l) => Ok((l, reuse)),
             Next::Id(_) => Err(RuntimeError::Invalid("prefill returned an id".into())),
@@ -121,14 +127,14 @@ impl<'e> Session<'e> {
     /// As [`Session::prefill`], but only the argmax of the last logits (ties to the lowest
     /// id) comes back from the backend: greedy decoding reads 4 bytes per token.
     pub fn prefill_argmax(&mut self, prompt: &[u32]) -> Result<(u32, usize)> {
-        let (next, reuse) = self.prefill_for(prompt, true)?;
+        let (next, reuse) = run_sync("prefill_argmax", self.prefill_for(prompt, true))?;
         match next {
             Next::Id(id) => Ok((id, reuse)),
             Next::Logits(_) => Err(RuntimeError::Invalid("prefill returned logits".into())),
         }
     }
 
-    fn prefill_for(&mut self, prompt: &[u32], argmax: bool) -> Result<(Next, usize)> {
+    async fn prefill_for(&mut self, prompt: &[u32], argmax: bool) -> Result<(Next, usize)> {
         if prompt.is_empty() {
             return Err(RuntimeError::EmptyPrompt);
         }
@@ -137,12 +143,12 @@ impl<'e> Session<'e> {
         // At least the last prompt token is evaluated, to get its logits.
         let reuse = common.min(prompt.len() - 1);
         self.cached.truncate(reuse);
-        let next = self.eval_next(&prompt[reuse..], reuse, argmax, self.max_batch)?;
+        let next = self.eval_next(&prompt[reuse..], reuse, argmax, self.max_batch).await?;
         self.cached.extend_from_slice(&prompt[reuse..]);
         Ok((next, reuse))
     }
 
-    fn eval_next(
+    async fn eval_next(
         &mut self,
         tokens: &[u32],
         pos: usize,
@@ -151,9 +157,9 @@ impl<'e> Session<'e> {
     ) -> Result<Next> {
         let d = &self.engine.device;
         Ok(if argmax {
-            Next::Id(d.eval_argmax(&mut self.state, tokens, pos, max_batch)?)
+            Next::Id(d.eval_argmax(&mut self.state, tokens, pos, max_batch).await?)
         } else {
-            Next::Logits(d.eval(&mut self.state, tokens, pos, Logits::Last, max_batch)?)
+            Next::Logits(d.eval(&mut self.state, tokens, pos, Logits::Last, max_batch).await?)
         })
     }
 
@@ -167,6 +173,16 @@ impl<'e> Session<'e> {
     /// Generate: prefill the prompt, then sample until a stop rule fires. `on_event` sees each
     /// token as it is produced; `cancel` stops the loop between tokens.
     pub fn generate(
+        &mut self,
+        req: &GenerateRequest,
+        cancel: Option<&AtomicBool>,
+        on_event: impl FnMut(Event<'_>),
+    ) -> Result<Generation> {
+        run_sync("generate", self.generate_async(req, cancel, on_event))
+    }
+
+    /// [`Session::generate`] on an event loop (see [`Engine::load_bytes_async`]).
+    pub async fn generate_async(
         &mut self,
         req: &GenerateRequest,
         cancel: Option<&AtomicBool>,
@@ -184,7 +200,7 @@ impl<'e> Session<'e> {
         // one id (penalties need every logit, so they take the sampler's path).
         let argmax = req.sampling.is_greedy() && !req.sampling.has_penalties();
         let t0 = now();
-        let (mut next, reused) = self.prefill_for(&req.prompt, argmax)?;
+        let (mut next, reused) = self.prefill_for(&req.prompt, argmax).await?;
         let prompt_seconds = now() - t0;
         let t1 = now();
         let mut tokens = Vec::new();
@@ -222,7 +238,7 @@ impl<'e> Session<'e> {
                 break FinishReason::ContextFull;
             }
             let pos = self.cached.len();
-            next = self.eval_next(&[id], pos, argmax, 1)?;
+            next = self.eval_next(&[id], pos, argmax, 1).await?;
             self.cached.push(id);
         };
         if finish != FinishReason::Stop {

@@ -1,44 +1,53 @@
 //! The `Engine` class exported to JS.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use js_sys::{Function, Uint8Array, Uint32Array};
-use realm_runtime::{Engine, EngineOptions, Event, KvDtype, Session};
+use js_sys::{Function, Promise, Uint32Array};
+use realm_runtime::{BackendKind, DeviceOptions, Engine, EngineOptions, Event, KvDtype, Session};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::js;
 
-/// A model loaded on the CPU backend of this module (the browser's wasm fallback).
+/// A model loaded on one of this module's backends: the page's GPU (WebGPU through wgpu) or
+/// the wasm SIMD CPU engine. Shared with the futures of running generations, so `free()` during
+/// one leaves it alive until that generation ends.
 #[wasm_bindgen(js_name = Engine)]
 pub struct WasmEngine {
-    engine: Engine,
+    engine: Rc<Engine>,
 }
 
 #[wasm_bindgen(js_class = Engine)]
 impl WasmEngine {
-    /// Load a GGUF model. The bytes are copied once into wasm memory; a heap too small for them
-    /// is an `out-of-memory` error, not a trap.
-    pub fn load(bytes: &Uint8Array) -> Result<WasmEngine, JsValue> {
-        let len = bytes.length() as usize;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(len).map_err(|_| {
-            js::error("out-of-memory", &format!("no room for the {len}-byte model in wasm memory"))
-        })?;
-        buf.resize(len, 0);
-        bytes.copy_to(&mut buf);
-        let engine =
-            Engine::load_bytes(buf, EngineOptions::default()).map_err(js::runtime_error)?;
-        Ok(WasmEngine { engine })
-    }
-
     /// Load a GGUF model from bytes already written into wasm memory (`ModelBuffer`), with no
-    /// copy: the buffer is consumed.
-    #[wasm_bindgen(js_name = loadBuffer)]
-    pub fn load_buffer(buffer: ModelBuffer) -> Result<WasmEngine, JsValue> {
-        let engine = Engine::load_bytes(buffer.bytes, EngineOptions::default())
+    /// copy: the buffer is consumed. `device` is `"webgpu"` (weights are uploaded to GPU
+    /// buffers; the wasm copy is freed once they are) or `"cpu"`. A missing or refused GPU is
+    /// a `webgpu-unavailable` error: choosing the CPU instead is the caller's, reported, choice.
+    /// `on_upload(bytes_done, total)` follows the weights onto the backend.
+    pub async fn load(
+        buffer: ModelBuffer,
+        device: String,
+        on_upload: Function,
+    ) -> Result<WasmEngine, JsValue> {
+        let backend = match device.as_str() {
+            "cpu" => BackendKind::Cpu,
+            "webgpu" => BackendKind::Wgpu,
+            other => return Err(js::invalid(format!("device must be cpu or webgpu, not {other}"))),
+        };
+        let opts = EngineOptions { device: DeviceOptions { backend, ..DeviceOptions::default() } };
+        let total = buffer.bytes.len();
+        let done = Cell::new(0usize);
+        let uploaded = |_offset: usize, len: usize| {
+            done.set(done.get() + len);
+            // Progress only: a throwing callback must not fail the load.
+            let _ = on_upload.call2(&JsValue::NULL, &done.get().into(), &total.into());
+        };
+        let engine = Engine::load_bytes_async(buffer.bytes, opts, &uploaded)
+            .await
             .map_err(js::runtime_error)?;
-        Ok(WasmEngine { engine })
+        Ok(WasmEngine { engine: Rc::new(engine) })
     }
 
     /// `llama_tokenize(text, add_special, parse_special)`.
@@ -61,49 +70,55 @@ impl WasmEngine {
     /// `top_p`, `min_p`, `seed`, `stop`, `special`, `n_ctx`). `on_token(id, text)` sees each
     /// token (`id` is `undefined` for text flushed at the end); returning `false` stops the
     /// generation (finish reason `cancelled`), and an exception it throws stops it and is
-    /// rethrown. Returns `{ tokens, text, finish_reason, prompt_tokens, completion_tokens,
-    /// reused }`.
+    /// rethrown. Resolves to `{ tokens, text, finish_reason, prompt_tokens, completion_tokens,
+    /// reused }`. On the GPU each token's readback is awaited, so the page's event loop runs
+    /// between tokens.
     pub fn generate(
         &self,
-        prompt: &[u32],
+        prompt: Vec<u32>,
         options: &JsValue,
-        on_token: &Function,
-    ) -> Result<JsValue, JsValue> {
+        on_token: Function,
+    ) -> Result<Promise, JsValue> {
         let opts = js::completion_options(options)?;
-        let n_ctx = opts.context_size(prompt.len(), self.engine.n_ctx_train());
-        let mut session =
-            Session::new(&self.engine, n_ctx, KvDtype::F16).map_err(js::runtime_error)?;
-        let cancel = AtomicBool::new(false);
-        let thrown = RefCell::new(None);
-        let deliver = |id: JsValue, text: &str| match on_token.call2(
-            &JsValue::NULL,
-            &id,
-            &JsValue::from_str(text),
-        ) {
-            Ok(r) if r.as_bool() == Some(false) => cancel.store(true, Ordering::Relaxed),
-            Ok(_) => {}
-            Err(e) => {
-                cancel.store(true, Ordering::Relaxed);
-                thrown.borrow_mut().get_or_insert(e);
+        let engine = Rc::clone(&self.engine);
+        Ok(future_to_promise(async move {
+            let n_ctx = opts.context_size(prompt.len(), engine.n_ctx_train());
+            let mut session =
+                Session::new(&engine, n_ctx, KvDtype::F16).map_err(js::runtime_error)?;
+            let cancel = AtomicBool::new(false);
+            let thrown = RefCell::new(None);
+            let deliver = |id: JsValue, text: &str| match on_token.call2(
+                &JsValue::NULL,
+                &id,
+                &JsValue::from_str(text),
+            ) {
+                Ok(r) if r.as_bool() == Some(false) => cancel.store(true, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(e) => {
+                    cancel.store(true, Ordering::Relaxed);
+                    thrown.borrow_mut().get_or_insert(e);
+                }
+            };
+            let n_prompt = prompt.len();
+            let out = session
+                .generate_async(&opts.request(prompt), Some(&cancel), |ev| match ev {
+                    Event::Token { id, text } => deliver(id.into(), text),
+                    Event::Flush { text } => deliver(JsValue::UNDEFINED, text),
+                })
+                .await
+                .map_err(js::runtime_error)?;
+            if let Some(e) = thrown.into_inner() {
+                return Err(e);
             }
-        };
-        let out = session
-            .generate(&opts.request(prompt.to_vec()), Some(&cancel), |ev| match ev {
-                Event::Token { id, text } => deliver(id.into(), text),
-                Event::Flush { text } => deliver(JsValue::UNDEFINED, text),
-            })
-            .map_err(js::runtime_error)?;
-        if let Some(e) = thrown.into_inner() {
-            return Err(e);
-        }
-        js::object(&[
-            ("tokens", Uint32Array::from(out.tokens.as_slice()).into()),
-            ("text", out.text.as_str().into()),
-            ("finish_reason", out.finish.as_str().into()),
-            ("prompt_tokens", prompt.len().into()),
-            ("completion_tokens", out.tokens.len().into()),
-            ("reused", out.reused.into()),
-        ])
+            js::object(&[
+                ("tokens", Uint32Array::from(out.tokens.as_slice()).into()),
+                ("text", out.text.as_str().into()),
+                ("finish_reason", out.finish.as_str().into()),
+                ("prompt_tokens", n_prompt.into()),
+                ("completion_tokens", out.tokens.len().into()),
+                ("reused", out.reused.into()),
+            ])
+        }))
     }
 
     /// The backend and the code paths it chose, the model's shape, and this module's build.
@@ -136,7 +151,7 @@ pub fn build_info() -> Result<JsValue, JsValue> {
 }
 
 /// Model bytes in wasm memory, written by JS while they download (through a view at `ptr`), so
-/// the page never holds a second full copy. `Engine.loadBuffer` takes it over.
+/// the page never holds a second full copy. `Engine.load` takes it over.
 #[wasm_bindgen]
 pub struct ModelBuffer {
     bytes: Vec<u8>,

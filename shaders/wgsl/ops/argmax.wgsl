@@ -28,9 +28,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var bi = NONE;
     for (var c = t; c < p.cols; c += WG) {
         let v = x[r * p.cols + c];
-        // `v > -inf` written without an infinity literal: v is not NaN and is above the
-        // lowest finite value, or v is the lowest finite value... -inf itself never wins.
-        if (bi == NONE && v >= -3.4028235e38) || (bi != NONE && v > bv) {
+        // `v > -inf` written without an infinity literal: v is not NaN and at least the lowest
+        // finite f32, so -inf itself never wins. The literal is below FLT_MAX as a decimal
+        // (browsers reject literals whose exact value exceeds it) and rounds to it.
+        if (bi == NONE && v >= -3.40282346e38) || (bi != NONE && v > bv) {
             bv = v;
             bi = c;
         }
