@@ -1,9 +1,19 @@
 // Browser tests (scripts/test-web.sh runs them). Debian's chromium, driven by Playwright; no
-// browser download. Projects: chromium-wasm now; chromium-webgpu (SwiftShader) when the
-// WebGPU engine lands.
+// browser download. Projects: chromium-wasm (no WebGPU adapter: the CPU engine, and `auto`
+// must fall back to it) and chromium-webgpu (`--enable-unsafe-webgpu`: SwiftShader's adapter,
+// no shader-f16, 256 invocations per workgroup; slow, so its prompts are short).
 import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.REALM_E2E_PORT ?? 8173);
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const executablePath = process.env.REALM_CHROMIUM ?? '/usr/bin/chromium';
 
 export default defineConfig({
   testDir: 'tests/e2e',
@@ -24,18 +34,17 @@ export default defineConfig({
   use: {
     baseURL: `http://127.0.0.1:${port}/`,
     browserName: 'chromium',
-    launchOptions: {
-      executablePath: process.env.REALM_CHROMIUM ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-        '--enable-unsafe-webgpu',
-      ],
-    },
   },
-  projects: [{ name: 'chromium-wasm' }],
+  projects: [
+    {
+      name: 'chromium-wasm',
+      testIgnore: /webgpu\.spec\.ts/,
+      use: { launchOptions: { executablePath, args: chromiumArgs } },
+    },
+    {
+      name: 'chromium-webgpu',
+      testMatch: /webgpu\.spec\.ts/,
+      use: { launchOptions: { executablePath, args: [...chromiumArgs, '--enable-unsafe-webgpu'] } },
+    },
+  ],
 });

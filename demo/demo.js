@@ -8,6 +8,7 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const ui = {
   url: /** @type {HTMLInputElement} */ ($('model-url')),
   load: /** @type {HTMLButtonElement} */ ($('load')),
+  device: /** @type {HTMLSelectElement} */ ($('device')),
   file: /** @type {HTMLInputElement} */ ($('file')),
   drop: $('drop'),
   progress: /** @type {HTMLProgressElement} */ ($('progress')),
@@ -92,7 +93,8 @@ async function load(model, name) {
     showLog(now);
   };
   try {
-    engine = await createEngine({ model, onProgress, modelName: name });
+    const device = /** @type {'auto' | 'webgpu' | 'wasm'} */ (ui.device.value);
+    engine = await createEngine({ model, device, onProgress, modelName: name });
     showLog(performance.now());
     const info = await engine.info();
     ui.backend.textContent = info.backend;

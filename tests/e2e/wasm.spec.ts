@@ -1,44 +1,7 @@
 // realm-web on the WebAssembly engine in headless Chromium, through the package's public API:
 // greedy SmolLM2 against llama.cpp's ids (tests/fixtures/oracle), typed errors, abort.
-import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-
-const MODEL = '/models/SmolLM2-135M-Instruct.Q4_1.gguf';
-
-interface OraclePrompt {
-  index: number;
-  name: string;
-  text: string;
-  prompt_tokens: number[];
-  greedy: { ids: number[]; first_eog_index: number; steps: { margin_to_2nd: number }[] };
-}
-const oracle: { prompts: OraclePrompt[] } = JSON.parse(
-  readFileSync(new URL('../fixtures/oracle/oracle_smollm2.json', import.meta.url), 'utf8'),
-);
-
-/** Greedy ids until llama.cpp's margin between its top two logits drops below 1.0 (where a
- * rounding difference could flip the argmax), and not past its first end-of-generation token
- * (our engine stops there). */
-function robustPrefix(p: OraclePrompt): number[] {
-  let n = 0;
-  while (n < p.greedy.steps.length && p.greedy.steps[n].margin_to_2nd >= 1.0) n++;
-  if (p.greedy.first_eog_index >= 0) n = Math.min(n, p.greedy.first_eog_index);
-  return p.greedy.ids.slice(0, n);
-}
-
-const byName = (name: string): OraclePrompt => {
-  const p = oracle.prompts.find((q) => q.name === name);
-  if (!p) throw new Error(`no oracle prompt ${name}`);
-  return p;
-};
-
-// The page's globals (window.realm: the package; window.engine: the loaded model).
-declare global {
-  interface Window {
-    realm: typeof import('../../npm/realm-web/dist/index.js');
-    engine: import('../../npm/realm-web/dist/index.js').RealmEngine;
-  }
-}
+import { MODEL, byName, prompts, robustPrefix } from './oracle.js';
 
 test.describe.configure({ mode: 'serial' });
 let page: Page;
@@ -101,7 +64,7 @@ test('a non-GGUF file is a RealmError invalid-model, and the page stays usable',
 });
 
 test('tokenize matches llama.cpp on every oracle prompt; detokenize inverts it', async () => {
-  for (const p of oracle.prompts) {
+  for (const p of prompts) {
     const ids = await page.evaluate((text) => window.engine.tokenize(text, { special: true }), p.text);
     expect(ids, p.name).toEqual(p.prompt_tokens);
   }

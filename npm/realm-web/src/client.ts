@@ -38,6 +38,11 @@ export class WorkerClient {
     });
   }
 
+  /** A message with no answer (`abort`). */
+  notify(msg: Request): void {
+    if (!this.dead) this.worker.postMessage(msg);
+  }
+
   /** Stop routing a request's tokens (an aborted stream); its answer is still awaited. */
   mute(id: number): void {
     const p = this.pending.get(id);

@@ -3,7 +3,7 @@
 import { WorkerClient } from './client.js';
 import { RealmError } from './errors.js';
 import { modelName, wireSource } from './model.js';
-import type { GenerateOptions, GenerateResult, Prompt } from './protocol.js';
+import type { DeviceRequest, GenerateOptions, GenerateResult, Loaded, Prompt } from './protocol.js';
 import { AsyncQueue } from './stream.js';
 import type {
   ChatCompletion,
@@ -26,44 +26,31 @@ type Step =
   | { kind: 'token'; token: number | null; text: string }
   | { kind: 'done'; finish: FinishReason; usage: Usage };
 
-interface DeviceChoice {
-  backend: 'wasm';
-  reason: string;
-}
-
-function chooseDevice(requested: 'auto' | 'wasm'): DeviceChoice {
-  if (requested === 'wasm') return { backend: 'wasm', reason: "device 'wasm' was requested" };
-  const gpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
-  return {
-    backend: 'wasm',
-    reason: gpu
-      ? 'this browser has WebGPU, but the WebGPU engine is not in this build yet: using the WebAssembly CPU engine'
-      : 'this browser has no WebGPU (navigator.gpu is missing): using the WebAssembly CPU engine',
-  };
-}
-
 export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngine> {
   const requested = opts.device ?? 'auto';
-  if (requested !== 'auto' && requested !== 'wasm') {
-    throw new RealmError('invalid-argument', `device must be 'auto' or 'wasm', not ${JSON.stringify(requested)}`);
+  if (requested !== 'auto' && requested !== 'webgpu' && requested !== 'wasm') {
+    throw new RealmError(
+      'invalid-argument',
+      `device must be 'auto', 'webgpu' or 'wasm', not ${JSON.stringify(requested)}`,
+    );
   }
-  const choice = chooseDevice(requested);
   const { source, transfer } = wireSource(opts.model);
   const worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), {
     type: 'module',
     name: 'realm-engine',
   });
   const client = new WorkerClient(worker, opts.onProgress);
+  let loaded: Loaded;
   try {
-    await client.call(
-      { type: 'load', source, sha256: opts.sha256 ?? null, cache: opts.cache !== false },
+    loaded = await client.call<Loaded>(
+      { type: 'load', source, sha256: opts.sha256 ?? null, cache: opts.cache !== false, device: requested },
       transfer,
     );
   } catch (e) {
     client.terminate(new RealmError('unloaded', 'the model failed to load'));
     throw e;
   }
-  return new WorkerEngine(client, requested, choice, opts.modelName ?? modelName(opts.model));
+  return new WorkerEngine(client, requested, loaded, opts.modelName ?? modelName(opts.model));
 }
 
 class WorkerEngine implements RealmEngine {
@@ -72,8 +59,8 @@ class WorkerEngine implements RealmEngine {
 
   constructor(
     private readonly client: WorkerClient,
-    private readonly requested: 'auto' | 'wasm',
-    private readonly choice: DeviceChoice,
+    private readonly requested: DeviceRequest,
+    private readonly choice: Loaded,
     private readonly model: string,
   ) {
     this.chat = { completions: { create: ((req: ChatCompletionRequest) => this.chatCreate(req)) as never } };
@@ -99,7 +86,9 @@ class WorkerEngine implements RealmEngine {
       backend: this.choice.backend,
       requested: this.requested,
       reason: this.choice.reason,
-      abortMidAnswer: typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true,
+      abortMidAnswer:
+        this.choice.backend === 'webgpu' ||
+        (typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true),
       engine,
     };
   }
@@ -178,9 +167,11 @@ class WorkerEngine implements RealmEngine {
       (token, text) => q.push({ kind: 'token', token, text }),
     );
     const id = this.client.lastId;
-    // Stop the Worker's answer (where the page can share memory with it) and drop its tokens.
+    // Stop the Worker's answer (at once where the page shares memory with it, else when the
+    // Worker next reads its messages) and drop its tokens.
     const stop = () => {
       if (abort) Atomics.store(new Int32Array(abort), 0, 1);
+      this.client.notify({ type: 'abort', id });
       this.client.mute(id);
     };
     const onAbort = () => {

@@ -4,7 +4,8 @@ export type RealmErrorCode =
   | 'invalid-model'
   | 'unsupported-model'
   | 'out-of-memory'
-  | 'device'
+  | 'webgpu-unavailable'
+  | 'device-lost'
   | 'context-length'
   | 'invalid-argument'
   | 'template'
@@ -17,7 +18,7 @@ export type RealmErrorCode =
   | 'worker';
 
 const CODES: ReadonlySet<string> = new Set<RealmErrorCode>([
-  'invalid-model', 'unsupported-model', 'out-of-memory', 'device', 'context-length',
+  'invalid-model', 'unsupported-model', 'out-of-memory', 'webgpu-unavailable', 'device-lost', 'context-length',
   'invalid-argument', 'template', 'internal', 'aborted', 'network', 'quota', 'integrity', 'unloaded', 'worker',
 ]);
 

@@ -44,7 +44,14 @@ export type WireSource =
   | { kind: 'bytes'; bytes: ArrayBuffer };
 
 export type Request =
-  | { type: 'load'; id: number; source: WireSource; sha256: string | null; cache: boolean }
+  | {
+      type: 'load';
+      id: number;
+      source: WireSource;
+      sha256: string | null;
+      cache: boolean;
+      device: DeviceRequest;
+    }
   | { type: 'tokenize'; id: number; text: string; addSpecial: boolean; special: boolean }
   | { type: 'detokenize'; id: number; ids: number[]; special: boolean }
   | {
@@ -52,12 +59,24 @@ export type Request =
       id: number;
       prompt: Prompt;
       options: GenerateOptions;
-      /** An Int32Array's buffer; the page stores 1 at index 0 to stop (cross-origin isolated
-       * pages only: without SharedArrayBuffer an abort takes effect when the answer ends). */
+      /** An Int32Array's buffer; the page stores 1 at index 0 to stop. Cross-origin isolated
+       * pages only: elsewhere the page sends `abort`, which the Worker sees between tokens when
+       * it waits for the GPU, and on the CPU engine only once the answer ends. */
       abort: SharedArrayBuffer | null;
     }
+  /** Stop generation `id` (no answer of its own). */
+  | { type: 'abort'; id: number }
   | { type: 'info'; id: number }
   | { type: 'unload'; id: number };
+
+export type DeviceRequest = 'auto' | 'webgpu' | 'wasm';
+
+/** The answer to `load`: the backend in use and why it was chosen. */
+export interface Loaded {
+  backend: 'webgpu' | 'wasm';
+  reason: string;
+  engine: Record<string, unknown>;
+}
 
 export type Response =
   | { type: 'progress'; phase: LoadProgress['phase']; loaded: number; total: number }

@@ -10,8 +10,9 @@ export interface LoadProgress {
   /** `download`: model bytes arriving from the network; `cache`: read from the browser's model
    * cache (Cache Storage) instead; `read`: from a Blob/File or bytes; `verify`: checking
    * `sha256`; `compile`: the WebAssembly module (first: the bytes are written straight into
-   * its memory); `load`: parsing the model and preparing its weights. */
-  phase: 'compile' | 'download' | 'cache' | 'read' | 'verify' | 'load';
+   * its memory); `load`: parsing the model and preparing its weights for the CPU engine;
+   * `upload`: copying the weights into GPU buffers (WebGPU). */
+  phase: 'compile' | 'download' | 'cache' | 'read' | 'verify' | 'load' | 'upload';
   loaded: number;
   /** 0 when unknown (a download without Content-Length). */
   total: number;
@@ -19,8 +20,10 @@ export interface LoadProgress {
 
 export interface CreateEngineOptions {
   model: ModelSource;
-  /** `auto` picks the best backend this build supports; `wasm` forces the CPU engine. */
-  device?: 'auto' | 'wasm';
+  /** `auto` (default): the GPU through WebGPU where the browser has a usable adapter, else
+   * the WebAssembly CPU engine (`info().reason` says which and why); `webgpu`: the GPU or a
+   * `webgpu-unavailable` error; `wasm`: the CPU engine. */
+  device?: 'auto' | 'webgpu' | 'wasm';
   onProgress?: (p: LoadProgress) => void;
   /** Expected SHA-256 of the model file (hex). Checked with SubtleCrypto before the model is
    * used or cached; a mismatch is `RealmError` `integrity`. */
@@ -115,11 +118,11 @@ export type Completion = CompletionChunk & { usage: Usage };
 
 export interface EngineInfo {
   /** The backend in use. */
-  backend: 'wasm';
+  backend: 'webgpu' | 'wasm';
   /** What was asked for, and why `backend` was chosen. */
-  requested: 'auto' | 'wasm';
+  requested: 'auto' | 'webgpu' | 'wasm';
   reason: string;
-  /** Whether the Worker can be stopped mid-answer (needs a cross-origin isolated page). */
+  /** Whether the Worker can be stopped mid-answer (WebGPU, or a cross-origin isolated page). */
   abortMidAnswer: boolean;
   /** The engine's own report: CPU code paths, the model's shape, the module's build. */
   engine: Record<string, unknown>;

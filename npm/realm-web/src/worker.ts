@@ -3,7 +3,7 @@
 
 import { copyModel, fetchModel, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
 import { RealmError, toWireError } from './errors.js';
-import type { GenerateOptions, Prompt, Request, Response, WireSource } from './protocol.js';
+import type { DeviceRequest, GenerateOptions, Loaded, Prompt, Request, Response, WireSource } from './protocol.js';
 
 /** The part of realm-wasm's generated bindings this worker uses. */
 interface WasmEngine {
@@ -14,7 +14,7 @@ interface WasmEngine {
     prompt: Uint32Array,
     options: GenerateOptions,
     onToken: (id: number | undefined, text: string) => boolean,
-  ): unknown;
+  ): Promise<unknown>;
   info(): Record<string, unknown>;
   free(): void;
 }
@@ -29,7 +29,9 @@ interface ModelBuffer {
 
 interface WasmModule {
   default(input: { module_or_path: URL }): Promise<{ memory: WebAssembly.Memory }>;
-  Engine: { load(bytes: Uint8Array): WasmEngine; loadBuffer(buffer: ModelBuffer): WasmEngine };
+  Engine: {
+    load(buffer: ModelBuffer, device: 'cpu' | 'webgpu', onUpload: (done: number, total: number) => void): Promise<WasmEngine>;
+  };
   ModelBuffer: new (len: number) => ModelBuffer;
   buildInfo(): Record<string, unknown>;
 }
@@ -47,8 +49,10 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 let wasm: Wasm | null = null;
 let engine: WasmEngine | null = null;
-/** Requests run one after another: a load awaits the module, everything else is synchronous. */
+/** Requests run one after another (`abort` alone is handled as it arrives). */
 let queue: Promise<void> = Promise.resolve();
+/** Generations the page asked to stop. */
+const aborted = new Set<number>();
 
 async function module(): Promise<Wasm> {
   if (wasm) return wasm;
@@ -92,7 +96,7 @@ class WasmSink implements ModelSink {
     return this.bytes().subarray(start, end);
   }
 
-  /** The buffer cut to what was written, for `Engine.loadBuffer` (which takes it over). */
+  /** The buffer cut to what was written, for `Engine.load` (which takes it over). */
   finish(): ModelBuffer {
     if (this.buf.length !== this.at) this.buf.resize(this.at);
     return this.buf;
@@ -143,6 +147,62 @@ function promptIds(e: WasmEngine, p: Prompt): Uint32Array {
   }
 }
 
+/** Why WebGPU cannot be used here, or null when the browser offers an adapter. Asked before
+ * wgpu is touched: without `navigator.gpu` creating its instance traps. */
+async function webgpuMissing(): Promise<string | null> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+  try {
+    if (!(await gpu.requestAdapter())) return 'the browser offers no WebGPU adapter (requestAdapter() returned null)';
+  } catch (e) {
+    return `requesting a WebGPU adapter failed: ${String(e)}`;
+  }
+  return null;
+}
+
+/** The backend for a request, and why. */
+async function chooseDevice(requested: DeviceRequest): Promise<{ device: 'cpu' | 'webgpu'; reason: string }> {
+  if (requested === 'wasm') return { device: 'cpu', reason: "device 'wasm' was requested" };
+  const missing = await webgpuMissing();
+  if (missing === null) {
+    const reason = requested === 'webgpu' ? "device 'webgpu' was requested" : 'this browser has a WebGPU adapter';
+    return { device: 'webgpu', reason };
+  }
+  if (requested === 'webgpu') throw new RealmError('webgpu-unavailable', `device 'webgpu' was requested, but ${missing}`);
+  return { device: 'cpu', reason: `${missing}: using the WebAssembly CPU engine` };
+}
+
+async function load(w: Wasm, req: Extract<Request, { type: 'load' }>): Promise<Loaded> {
+  let { device, reason } = await chooseDevice(req.device);
+  for (;;) {
+    const sink = await readSource(w, req.source, {
+      sha256: req.sha256 ?? undefined,
+      cache: req.cache,
+      onProgress: (p) => scope.postMessage({ type: 'progress', ...p }),
+    });
+    const phase = device === 'webgpu' ? 'upload' : 'load';
+    const total = sink.at;
+    scope.postMessage({ type: 'progress', phase, loaded: 0, total });
+    try {
+      engine = await w.module.Engine.load(sink.finish(), device, (done) =>
+        scope.postMessage({ type: 'progress', phase, loaded: done, total }),
+      );
+    } catch (e) {
+      // The adapter was there but the device could not be opened: with `auto` the CPU engine
+      // takes over (reading the model again, from the cache for URLs), and says so.
+      const code = (e as { code?: unknown }).code;
+      if (device === 'webgpu' && req.device === 'auto' && code === 'webgpu-unavailable') {
+        device = 'cpu';
+        reason = `the WebGPU device could not be opened (${(e as Error).message}): using the WebAssembly CPU engine`;
+        continue;
+      }
+      throw e;
+    }
+    scope.postMessage({ type: 'progress', phase, loaded: total, total });
+    return { backend: device === 'webgpu' ? 'webgpu' : 'wasm', reason, engine: { ...engine.info() } };
+  }
+}
+
 async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'load': {
@@ -150,16 +210,7 @@ async function handle(req: Request): Promise<unknown> {
       const w = await module();
       engine?.free();
       engine = null;
-      const sink = await readSource(w, req.source, {
-        sha256: req.sha256 ?? undefined,
-        cache: req.cache,
-        onProgress: (p) => scope.postMessage({ type: 'progress', ...p }),
-      });
-      const total = sink.at;
-      scope.postMessage({ type: 'progress', phase: 'load', loaded: 0, total });
-      engine = w.module.Engine.loadBuffer(sink.finish());
-      scope.postMessage({ type: 'progress', phase: 'load', loaded: total, total });
-      return { ...engine.info() };
+      return load(w, req);
     }
     case 'tokenize':
       return Array.from(loaded().tokenize(req.text, req.addSpecial, req.special));
@@ -168,15 +219,22 @@ async function handle(req: Request): Promise<unknown> {
     case 'generate': {
       const e = loaded();
       const flag = req.abort ? new Int32Array(req.abort) : null;
+      const stopped = () => aborted.has(req.id) || (flag !== null && Atomics.load(flag, 0) !== 0);
       const onToken = (token: number | undefined, text: string): boolean => {
         scope.postMessage({ type: 'token', id: req.id, token: token ?? null, text });
-        return flag === null || Atomics.load(flag, 0) === 0;
+        return !stopped();
       };
-      if (flag && Atomics.load(flag, 0) !== 0) throw new RealmError('aborted', 'the request was aborted');
-      return e.generate(promptIds(e, req.prompt), req.options, onToken);
+      try {
+        if (stopped()) throw new RealmError('aborted', 'the request was aborted');
+        return await e.generate(promptIds(e, req.prompt), req.options, onToken);
+      } finally {
+        aborted.delete(req.id);
+      }
     }
     case 'info':
       return { ...(engine ? engine.info() : { build: (await module()).module.buildInfo() }) };
+    case 'abort':
+      return null;
     case 'unload':
       engine?.free();
       engine = null;
@@ -186,6 +244,10 @@ async function handle(req: Request): Promise<unknown> {
 
 scope.onmessage = (ev) => {
   const req = ev.data;
+  if (req.type === 'abort') {
+    aborted.add(req.id);
+    return;
+  }
   queue = queue.then(async () => {
     try {
       scope.postMessage({ type: 'result', id: req.id, value: await handle(req) });
