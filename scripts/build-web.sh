@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser engine: realm-wasm for wasm32 with SIMD128 (release), bound by wasm-bindgen
-# (--target web) into npm/realm-web/dist/wasm/, then the TypeScript package into dist/.
+# (--target web) into npm/realm-web/dist/wasm/, its threads variant into dist/wasm-threads/,
+# then the TypeScript package into dist/.
 # Idempotent: the wasm-bindgen CLI is installed only when the one on PATH is not the version
 # Cargo.lock pins (the two must match), npm installs only when the lockfile changed.
 set -euo pipefail
@@ -8,7 +9,6 @@ cd "$(dirname "$0")/.."
 
 WB_VERSION=0.2.130
 PKG=npm/realm-web
-OUT="$PKG/dist/wasm"
 # A target directory of its own: the simd128 RUSTFLAGS would otherwise invalidate the wasm32
 # artifacts of `scripts/test.sh` in the shared one.
 TARGET_DIR=target/web
@@ -21,19 +21,39 @@ if [ "$have" != "wasm-bindgen $WB_VERSION" ]; then
 fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 
+# bind NAME WASM: wasm-bindgen (--target web) into $PKG/dist/NAME/, then wasm-opt where present.
+bind() {
+  local out="$PKG/dist/$1"
+  rm -rf "$out"
+  mkdir -p "$out"
+  wasm-bindgen --target web --out-dir "$out" --out-name realm_wasm "$2"
+  if command -v wasm-opt >/dev/null 2>&1; then
+    wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-threads \
+      "$out/realm_wasm_bg.wasm" -o "$out/realm_wasm_bg.wasm"
+  fi
+  echo "build-web: $1 $(du -h "$out/realm_wasm_bg.wasm" | cut -f1)" >&2
+}
+
+# The baseline: wasm32 + SIMD128, single-threaded, WebGPU through wgpu.
 t0=$(date +%s)
 RUSTFLAGS="-C target-feature=+simd128" nice -n 15 cargo build --locked --release \
   --target wasm32-unknown-unknown --target-dir "$TARGET_DIR" -p realm-wasm
-rm -rf "$OUT"
-mkdir -p "$OUT"
-wasm-bindgen --target web --out-dir "$OUT" --out-name realm_wasm \
-  "$TARGET_DIR/wasm32-unknown-unknown/release/realm_wasm.wasm"
-if command -v wasm-opt >/dev/null 2>&1; then
-  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals \
-    "$OUT/realm_wasm_bg.wasm" -o "$OUT/realm_wasm_bg.wasm"
-fi
-echo "build-web: wasm $(( $(date +%s) - t0 ))s, $(du -h "$OUT/realm_wasm_bg.wasm" | cut -f1)" >&2
+bind wasm "$TARGET_DIR/wasm32-unknown-unknown/release/realm_wasm.wasm"
+echo "build-web: baseline in $(( $(date +%s) - t0 ))s" >&2
+
+# The threads variant (cross-origin isolated pages): atomics and a shared memory need std
+# rebuilt with them, so nightly and rust-src (scripts/setup.sh installs both). Its CPU pool
+# runs on Web Workers over the shared memory; 4 GiB is wasm32's ceiling.
+t0=$(date +%s)
+RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
+  -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
+  -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+  -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base" \
+  nice -n 15 cargo +nightly build --locked --release -Zbuild-std=std,panic_abort \
+  --target wasm32-unknown-unknown --target-dir target/web-threads -p realm-wasm
+bind wasm-threads target/web-threads/wasm32-unknown-unknown/release/realm_wasm.wasm
+echo "build-web: threads variant in $(( $(date +%s) - t0 ))s" >&2
 
 # The TypeScript package (tsc from its pinned devDependency).
 if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then

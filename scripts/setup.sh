@@ -18,6 +18,19 @@ for target in wasm32-unknown-unknown wasm32-wasip1 aarch64-unknown-linux-gnu; do
   fi
 done
 
+# Nightly with rust-src: the browser's threads build rebuilds std with atomics (-Zbuild-std).
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  log "installing the nightly Rust toolchain (minimal)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  log "adding rust-src to nightly"
+  rustup component add rust-src --toolchain nightly
+fi
+if ! rustup +nightly target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown --toolchain nightly
+fi
+
 if ! python3 -m pip --version >/dev/null 2>&1; then
   log "installing python3-pip"
   apt_get update -qq && apt_get install -y -qq python3-pip

@@ -192,6 +192,31 @@ test('non-streamed chat is one OpenAI-shaped response; abort ends a stream with 
   expect(bad).toBe('invalid-argument');
 });
 
+test('the threads build: 2 threads on Web Workers give the same greedy answer; 1 thread the baseline', async () => {
+  const p = byName('chat_template');
+  const want = robustPrefix(p);
+  for (const threads of [2, 1]) {
+    const got = await page.evaluate(
+      async ([url, ids, n, threads]) => {
+        const e = await window.realm.createEngine({ model: url, device: 'wasm', threads });
+        try {
+          const info = await e.info();
+          const res = await e.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+          return { variant: info.variant, engine: info.engine, ids: res.choices[0].token_ids };
+        } finally {
+          await e.unload();
+        }
+      },
+      [MODEL, p.prompt_tokens, want.length, threads] as const,
+    );
+    console.log(`threads ${threads}: ${got.variant}`);
+    expect(got.ids).toEqual(want);
+    expect(got.engine.details).toContain(`threads: ${threads}`);
+    expect(got.engine.build).toMatchObject({ threads: threads > 1 });
+    expect(got.variant).toContain(threads > 1 ? 'threads (2)' : '1 thread');
+  }
+});
+
 test('speed (logged, not asserted): prefill and decode tokens per second', async () => {
   const r = await page.evaluate(async (ids) => {
     const t0 = performance.now();

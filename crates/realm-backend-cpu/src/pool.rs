@@ -12,12 +12,25 @@
 //! started: it takes the remaining chunks itself.
 //!
 //! On wasm32 without the `atomics` target feature there are no threads: every chunk runs on
-//! the calling thread.
+//! the calling thread. With it (the browser's threads build) `std::thread::spawn` is still
+//! unsupported: the embedder starts threads itself (Web Workers sharing the module's memory)
+//! and hands the pool a [`Spawn`] hook through [`set_thread_spawner`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
+
+/// Runs a closure on a new thread the embedder owns, where `std::thread` cannot start one;
+/// returns `false` when no thread is available (the pool then runs with fewer workers).
+pub type Spawn = fn(Box<dyn FnOnce() + Send + 'static>) -> bool;
+
+static SPAWN: OnceLock<Spawn> = OnceLock::new();
+
+/// Installs the embedder's thread starter (once per process; later calls return `false`).
+pub fn set_thread_spawner(spawn: Spawn) -> bool {
+    SPAWN.set(spawn).is_ok()
+}
 
 /// How many times an idle worker (or the waiting caller) polls before parking: 2048 `pause`
 /// instructions, roughly 10 µs on older x86 cores and 100 µs on those with a long `pause`
@@ -103,6 +116,9 @@ pub struct ChunkPanicked;
 pub struct ThreadPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// Workers started through the embedder's [`Spawn`] hook: not joinable, they return from
+    /// their loop at shutdown.
+    hosted: usize,
     /// Held for the duration of a threaded `run`; a nested or concurrent `run` that finds
     /// it taken runs inline instead of deadlocking.
     busy: Mutex<()>,
@@ -115,6 +131,7 @@ impl ThreadPool {
     pub fn new(threads: usize) -> Self {
         let shared = Arc::new(Shared::default());
         let mut workers = Vec::new();
+        let mut hosted = 0;
         if threads_supported() {
             for i in 1..threads.max(1) {
                 let s = Arc::clone(&shared);
@@ -123,16 +140,22 @@ impl ThreadPool {
                     .spawn(move || worker_loop(&s));
                 match spawned {
                     Ok(handle) => workers.push(handle),
-                    Err(_) => break,
+                    Err(_) => {
+                        let s = Arc::clone(&shared);
+                        match SPAWN.get() {
+                            Some(spawn) if spawn(Box::new(move || worker_loop(&s))) => hosted += 1,
+                            _ => break,
+                        }
+                    }
                 }
             }
         }
-        Self { shared, workers, busy: Mutex::new(()) }
+        Self { shared, workers, hosted, busy: Mutex::new(()) }
     }
 
     /// Threads that run chunks: the workers plus the caller.
     pub fn threads(&self) -> usize {
-        self.workers.len() + 1
+        self.workers.len() + self.hosted + 1
     }
 
     /// Calls `f(i)` once for every `i in 0..n_chunks`, spread over the pool, and returns
@@ -146,7 +169,7 @@ impl ThreadPool {
             return Ok(());
         }
         let guard =
-            if self.workers.is_empty() || n_chunks == 1 { None } else { self.busy.try_lock().ok() };
+            if self.threads() == 1 || n_chunks == 1 { None } else { self.busy.try_lock().ok() };
         let Some(_guard) = guard else {
             return run_inline(n_chunks, f);
         };

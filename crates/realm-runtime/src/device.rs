@@ -86,6 +86,12 @@ pub async fn gpu_adapters() -> Vec<AdapterInfo> {
         .collect()
 }
 
+/// Lets the CPU backend's thread pool start threads where `std::thread` cannot: the browser's
+/// threads build, whose threads are Web Workers the embedder starts. Once per process.
+pub fn set_cpu_thread_spawner(spawn: realm_backend_cpu::pool::Spawn) -> bool {
+    realm_backend_cpu::pool::set_thread_spawner(spawn)
+}
+
 /// Per-op GPU time, when profiling was asked for and the backend can measure it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Profile {

@@ -11,7 +11,9 @@ mod error;
 mod session;
 
 pub use block_on::block_on;
-pub use device::{AdapterInfo, BackendKind, DeviceOptions, Profile, gpu_adapters};
+pub use device::{
+    AdapterInfo, BackendKind, DeviceOptions, Profile, gpu_adapters, set_cpu_thread_spawner,
+};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
 pub use realm_core::{KvDtype, OpStat};

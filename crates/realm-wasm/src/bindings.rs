@@ -26,9 +26,12 @@ impl WasmEngine {
     /// buffers; the wasm copy is freed once they are) or `"cpu"`. A missing or refused GPU is
     /// a `webgpu-unavailable` error: choosing the CPU instead is the caller's, reported, choice.
     /// `on_upload(bytes_done, total)` follows the weights onto the backend.
+    /// `threads`: the CPU engine's threads, the caller's included (more than 1 only in the
+    /// threads build, after `startThreads`).
     pub async fn load(
         buffer: ModelBuffer,
         device: String,
+        threads: usize,
         on_upload: Function,
     ) -> Result<WasmEngine, JsValue> {
         let backend = match device.as_str() {
@@ -36,7 +39,10 @@ impl WasmEngine {
             "webgpu" => BackendKind::Wgpu,
             other => return Err(js::invalid(format!("device must be cpu or webgpu, not {other}"))),
         };
-        let opts = EngineOptions { device: DeviceOptions { backend, ..DeviceOptions::default() } };
+        let threads = threads.max(1);
+        let opts = EngineOptions {
+            device: DeviceOptions { backend, threads, ..DeviceOptions::default() },
+        };
         let total = buffer.bytes.len();
         let done = Cell::new(0usize);
         let uploaded = |_offset: usize, len: usize| {

@@ -14,3 +14,5 @@ pub use options::{CompletionOptions, DEFAULT_MAX_CONTEXT};
 mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod js;
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+mod threads;

@@ -205,8 +205,14 @@ export async function sha256Hex(buf: Uint8Array): Promise<string> {
   if (!globalThis.crypto?.subtle) {
     throw new RealmError('invalid-argument', 'sha256 needs SubtleCrypto (a secure context: https or localhost)');
   }
-  const digest = await crypto.subtle.digest('SHA-256', buf as Uint8Array<ArrayBuffer>);
+  const digest = await crypto.subtle.digest('SHA-256', unshared(buf));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** `buf`, copied when it views shared memory (the threads build's wasm memory), which
+ * SubtleCrypto and Response refuse. */
+function unshared(buf: Uint8Array): Uint8Array<ArrayBuffer> {
+  return buf.buffer instanceof ArrayBuffer ? (buf as Uint8Array<ArrayBuffer>) : buf.slice();
 }
 
 function validatorOf(res: Response): string | null {
@@ -324,7 +330,7 @@ async function storeChunks(store: Cache, m: Manifest, sink: ModelSink, upTo: num
   while (m.chunks * m.chunkSize < upTo) {
     const start = m.chunks * m.chunkSize;
     // Response copies the view: one chunk, not the model.
-    await put(store, m.url, m.chunks, sink.view(start, Math.min(upTo, start + m.chunkSize)) as Uint8Array<ArrayBuffer>);
+    await put(store, m.url, m.chunks, unshared(sink.view(start, Math.min(upTo, start + m.chunkSize))));
     m.chunks++;
   }
 }

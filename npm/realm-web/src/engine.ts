@@ -34,6 +34,11 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
       `device must be 'auto', 'webgpu' or 'wasm', not ${JSON.stringify(requested)}`,
     );
   }
+  const isolated = typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true;
+  const threads = opts.threads ?? (isolated ? Math.min(4, Math.max(1, navigator.hardwareConcurrency || 1)) : 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new RealmError('invalid-argument', `threads must be an integer in [1, 64], not ${JSON.stringify(opts.threads)}`);
+  }
   const { source, transfer } = wireSource(opts.model);
   const worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), {
     type: 'module',
@@ -43,7 +48,14 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
   let loaded: Loaded;
   try {
     loaded = await client.call<Loaded>(
-      { type: 'load', source, sha256: opts.sha256 ?? null, cache: opts.cache !== false, device: requested },
+      {
+        type: 'load',
+        source,
+        sha256: opts.sha256 ?? null,
+        cache: opts.cache !== false,
+        device: requested,
+        threads,
+      },
       transfer,
     );
   } catch (e) {
@@ -86,6 +98,7 @@ class WorkerEngine implements RealmEngine {
       backend: this.choice.backend,
       requested: this.requested,
       reason: this.choice.reason,
+      variant: this.choice.variant,
       abortMidAnswer:
         this.choice.backend === 'webgpu' ||
         (typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true),

@@ -51,6 +51,8 @@ export type Request =
       sha256: string | null;
       cache: boolean;
       device: DeviceRequest;
+      /** CPU threads in all (the threads build when above 1 and the page is isolated). */
+      threads: number;
     }
   | { type: 'tokenize'; id: number; text: string; addSpecial: boolean; special: boolean }
   | { type: 'detokenize'; id: number; ids: number[]; special: boolean }
@@ -75,6 +77,8 @@ export type DeviceRequest = 'auto' | 'webgpu' | 'wasm';
 export interface Loaded {
   backend: 'webgpu' | 'wasm';
   reason: string;
+  /** The WebAssembly build loaded and why. */
+  variant: string;
   engine: Record<string, unknown>;
 }
 

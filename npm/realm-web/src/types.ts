@@ -24,6 +24,10 @@ export interface CreateEngineOptions {
    * the WebAssembly CPU engine (`info().reason` says which and why); `webgpu`: the GPU or a
    * `webgpu-unavailable` error; `wasm`: the CPU engine. */
   device?: 'auto' | 'webgpu' | 'wasm';
+  /** CPU engine threads, this Worker's included. Above 1 loads the threads build, which needs
+   * a cross-origin isolated page (COOP/COEP headers); elsewhere 1 is used and `info().variant`
+   * says why. Default: up to 4 (`navigator.hardwareConcurrency`) when isolated, else 1. */
+  threads?: number;
   onProgress?: (p: LoadProgress) => void;
   /** Expected SHA-256 of the model file (hex). Checked with SubtleCrypto before the model is
    * used or cached; a mismatch is `RealmError` `integrity`. */
@@ -122,6 +126,8 @@ export interface EngineInfo {
   /** What was asked for, and why `backend` was chosen. */
   requested: 'auto' | 'webgpu' | 'wasm';
   reason: string;
+  /** The WebAssembly build that runs (baseline or threads) and why it was chosen. */
+  variant: string;
   /** Whether the Worker can be stopped mid-answer (WebGPU, or a cross-origin isolated page). */
   abortMidAnswer: boolean;
   /** The engine's own report: CPU code paths, the model's shape, the module's build. */

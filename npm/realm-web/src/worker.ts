@@ -4,6 +4,7 @@
 import { copyModel, fetchModel, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
 import { RealmError, toWireError } from './errors.js';
 import type { DeviceRequest, GenerateOptions, Loaded, Prompt, Request, Response, WireSource } from './protocol.js';
+import type { ThreadMessage, ThreadReply } from './thread.js';
 
 /** The part of realm-wasm's generated bindings this worker uses. */
 interface WasmEngine {
@@ -30,8 +31,16 @@ interface ModelBuffer {
 interface WasmModule {
   default(input: { module_or_path: URL }): Promise<{ memory: WebAssembly.Memory }>;
   Engine: {
-    load(buffer: ModelBuffer, device: 'cpu' | 'webgpu', onUpload: (done: number, total: number) => void): Promise<WasmEngine>;
+    load(
+      buffer: ModelBuffer,
+      device: 'cpu' | 'webgpu',
+      threads: number,
+      onUpload: (done: number, total: number) => void,
+    ): Promise<WasmEngine>;
   };
+  /** Threads build only. */
+  threadShare?(): [WebAssembly.Module, WebAssembly.Memory];
+  useThreads?(): void;
   ModelBuffer: new (len: number) => ModelBuffer;
   buildInfo(): Record<string, unknown>;
 }
@@ -39,6 +48,9 @@ interface WasmModule {
 interface Wasm {
   module: WasmModule;
   memory: WebAssembly.Memory;
+  /** CPU threads in all (1: the baseline build); and which build and why. */
+  threads: number;
+  variant: string;
 }
 
 interface WorkerScope {
@@ -54,14 +66,94 @@ let queue: Promise<void> = Promise.resolve();
 /** Generations the page asked to stop. */
 const aborted = new Set<number>();
 
-async function module(): Promise<Wasm> {
+/** The build for this load, chosen by feature detection: the threads variant for the CPU
+ * engine when the page is cross-origin isolated (SharedArrayBuffer) and more than one thread
+ * is wanted; otherwise the baseline (wasm32 + SIMD128, which also carries WebGPU). A Worker
+ * loads one build: the first load decides. */
+async function module(device: 'cpu' | 'webgpu', threads: number): Promise<Wasm> {
   if (wasm) return wasm;
-  // A computed specifier: the bindings are generated into dist/wasm/ by scripts/build-web.sh.
-  const url = new URL('./wasm/realm_wasm.js', import.meta.url).href;
-  const m = (await import(/* @vite-ignore */ url)) as WasmModule;
+  const isolated =
+    typeof SharedArrayBuffer !== 'undefined' &&
+    (self as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  let why: string;
+  if (device === 'webgpu') why = 'WebGPU runs from the baseline build';
+  else if (threads <= 1) why = '1 thread was asked for';
+  else if (!isolated) why = 'threads need a cross-origin isolated page (COOP/COEP headers) for SharedArrayBuffer';
+  else {
+    try {
+      return (wasm = await loadThreaded(threads));
+    } catch (e) {
+      why = `the threads build failed to start (${String(e)})`;
+    }
+  }
+  const m = await importBuild('wasm');
   const exports = await m.default({ module_or_path: new URL('./wasm/realm_wasm_bg.wasm', import.meta.url) });
-  wasm = { module: m, memory: exports.memory };
+  wasm = { module: m, memory: exports.memory, threads: 1, variant: `wasm32 simd128, 1 thread: ${why}` };
   return wasm;
+}
+
+/** A computed specifier: the bindings are generated into dist/NAME/ by scripts/build-web.sh. */
+async function importBuild(name: 'wasm' | 'wasm-threads'): Promise<WasmModule> {
+  const url = new URL(`./${name}/realm_wasm.js`, import.meta.url).href;
+  return (await import(/* @vite-ignore */ url)) as WasmModule;
+}
+
+/** The threads build, with `threads - 1` thread Workers started and ready before any engine
+ * code runs: a Worker cannot start while its creator blocks, and the pool blocks. */
+async function loadThreaded(threads: number): Promise<Wasm> {
+  const m = await importBuild('wasm-threads');
+  const exports = await m.default({
+    module_or_path: new URL('./wasm-threads/realm_wasm_bg.wasm', import.meta.url),
+  });
+  if (!m.threadShare || !m.useThreads) throw new Error('the threads build lacks threadShare/useThreads');
+  const [module, memory] = m.threadShare();
+  const glue = new URL('./wasm-threads/realm_wasm.js', import.meta.url).href;
+  const idle: Worker[] = [];
+  const started = await Promise.allSettled(
+    Array.from({ length: threads - 1 }, (_, i) => startThread(i, glue, module, memory, idle)),
+  );
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    for (const r of started) if (r.status === 'fulfilled') r.value.terminate();
+    throw failed.reason;
+  }
+  (globalThis as { realmSpawnThread?: (ptr: number) => boolean }).realmSpawnThread = (ptr) => {
+    const w = idle.pop();
+    if (!w) return false;
+    w.postMessage({ type: 'run', ptr } satisfies ThreadMessage);
+    return true;
+  };
+  m.useThreads();
+  return {
+    module: m,
+    memory: exports.memory,
+    threads,
+    variant: `wasm32 simd128 + threads (${threads}): the page is cross-origin isolated`,
+  };
+}
+
+/** Starts thread Worker `i` on the shared module and memory; it joins `idle` when ready and
+ * again whenever a pool it served shuts down. */
+function startThread(
+  i: number,
+  glue: string,
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  idle: Worker[],
+): Promise<Worker> {
+  const w = new Worker(new URL('./thread.js', import.meta.url), { type: 'module', name: `realm-thread-${i + 1}` });
+  return new Promise<Worker>((resolve, reject) => {
+    w.onmessage = (ev: MessageEvent<ThreadReply>) => {
+      if (ev.data.type === 'failed') {
+        reject(new Error(ev.data.message));
+        return;
+      }
+      idle.push(w);
+      resolve(w);
+    };
+    w.onerror = (ev) => reject(new Error(ev.message || 'a thread Worker could not start'));
+    w.postMessage({ type: 'start', glue, module, memory } satisfies ThreadMessage);
+  });
 }
 
 /** Model bytes written straight into wasm memory: the only full copy of the weights. */
@@ -172,9 +264,10 @@ async function chooseDevice(requested: DeviceRequest): Promise<{ device: 'cpu' |
   return { device: 'cpu', reason: `${missing}: using the WebAssembly CPU engine` };
 }
 
-async function load(w: Wasm, req: Extract<Request, { type: 'load' }>): Promise<Loaded> {
+async function load(req: Extract<Request, { type: 'load' }>): Promise<Loaded> {
   let { device, reason } = await chooseDevice(req.device);
   for (;;) {
+    const w = await module(device, req.threads);
     const sink = await readSource(w, req.source, {
       sha256: req.sha256 ?? undefined,
       cache: req.cache,
@@ -184,7 +277,7 @@ async function load(w: Wasm, req: Extract<Request, { type: 'load' }>): Promise<L
     const total = sink.at;
     scope.postMessage({ type: 'progress', phase, loaded: 0, total });
     try {
-      engine = await w.module.Engine.load(sink.finish(), device, (done) =>
+      engine = await w.module.Engine.load(sink.finish(), device, w.threads, (done) =>
         scope.postMessage({ type: 'progress', phase, loaded: done, total }),
       );
     } catch (e) {
@@ -199,7 +292,12 @@ async function load(w: Wasm, req: Extract<Request, { type: 'load' }>): Promise<L
       throw e;
     }
     scope.postMessage({ type: 'progress', phase, loaded: total, total });
-    return { backend: device === 'webgpu' ? 'webgpu' : 'wasm', reason, engine: { ...engine.info() } };
+    return {
+      backend: device === 'webgpu' ? 'webgpu' : 'wasm',
+      reason,
+      variant: w.variant,
+      engine: { ...engine.info() },
+    };
   }
 }
 
@@ -207,10 +305,9 @@ async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
     case 'load': {
       scope.postMessage({ type: 'progress', phase: 'compile', loaded: 0, total: 0 });
-      const w = await module();
       engine?.free();
       engine = null;
-      return load(w, req);
+      return load(req);
     }
     case 'tokenize':
       return Array.from(loaded().tokenize(req.text, req.addSpecial, req.special));
@@ -232,7 +329,7 @@ async function handle(req: Request): Promise<unknown> {
       }
     }
     case 'info':
-      return { ...(engine ? engine.info() : { build: (await module()).module.buildInfo() }) };
+      return { ...(engine ? engine.info() : {}) };
     case 'abort':
       return null;
     case 'unload':
