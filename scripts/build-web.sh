@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser engine: realm-wasm for wasm32 with SIMD128 (release), bound by wasm-bindgen
-# (--target web) into npm/realm-web/dist/wasm/, its threads variant into dist/wasm-threads/,
-# then the TypeScript package into dist/.
+# (--target web) into npm/realm-web/dist/wasm/, its threads variant into dist/wasm-threads/ and
+# its Memory64 variant into dist/wasm64/, then the TypeScript package into dist/.
 # Idempotent: the wasm-bindgen CLI is installed only when the one on PATH is not the version
 # Cargo.lock pins (the two must match), npm installs only when the lockfile changed.
 set -euo pipefail
@@ -21,7 +21,8 @@ if [ "$have" != "wasm-bindgen $WB_VERSION" ]; then
 fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 
-# bind NAME WASM: wasm-bindgen (--target web) into $PKG/dist/NAME/, then wasm-opt where present.
+# bind NAME WASM [WASM-OPT FLAGS]: wasm-bindgen (--target web) into $PKG/dist/NAME/, then
+# wasm-opt where present.
 bind() {
   local out="$PKG/dist/$1"
   rm -rf "$out"
@@ -29,7 +30,7 @@ bind() {
   wasm-bindgen --target web --out-dir "$out" --out-name realm_wasm "$2"
   if command -v wasm-opt >/dev/null 2>&1; then
     wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-threads \
+      --enable-sign-ext --enable-mutable-globals --enable-threads "${@:3}" \
       "$out/realm_wasm_bg.wasm" -o "$out/realm_wasm_bg.wasm"
   fi
   echo "build-web: $1 $(du -h "$out/realm_wasm_bg.wasm" | cut -f1)" >&2
@@ -54,6 +55,15 @@ RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
   --target wasm32-unknown-unknown --target-dir target/web-threads -p realm-wasm
 bind wasm-threads target/web-threads/wasm32-unknown-unknown/release/realm_wasm.wasm
 echo "build-web: threads variant in $(( $(date +%s) - t0 ))s" >&2
+
+# The Memory64 variant (wasm64; models over ~3.5 GiB on the CPU): std rebuilt for wasm64 on
+# nightly; no WebGPU (wgpu has no wasm64 backend), so the `webgpu` feature is off.
+t0=$(date +%s)
+RUSTFLAGS="-C target-feature=+simd128" \
+  nice -n 15 cargo +nightly build --locked --release -Zbuild-std=std,panic_abort \
+  --target wasm64-unknown-unknown --target-dir target/web64 -p realm-wasm --no-default-features
+bind wasm64 target/web64/wasm64-unknown-unknown/release/realm_wasm.wasm --enable-memory64
+echo "build-web: Memory64 variant in $(( $(date +%s) - t0 ))s" >&2
 
 # The TypeScript package (tsc from its pinned devDependency).
 if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then

@@ -217,6 +217,30 @@ test('the threads build: 2 threads on Web Workers give the same greedy answer; 1
   }
 });
 
+test('the Memory64 (wasm64) build gives the same greedy answer, and says why it was chosen', async () => {
+  const p = byName('chat_template');
+  const want = robustPrefix(p);
+  const got = await page.evaluate(
+    async ([url, ids, n]) => {
+      const e = await window.realm.createEngine({ model: url, device: 'auto', wasmBuild: 'memory64' });
+      try {
+        const info = await e.info();
+        const t0 = performance.now();
+        const res = await e.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+        return { info, ids: res.choices[0].token_ids, ms: performance.now() - t0 };
+      } finally {
+        await e.unload();
+      }
+    },
+    [MODEL, p.prompt_tokens, want.length] as const,
+  );
+  console.log(`memory64: ${got.info.variant}, ${Math.round(got.ms)} ms`);
+  expect(got.ids).toEqual(want);
+  expect(got.info.backend).toBe('wasm');
+  expect(got.info.variant).toContain('wasm64 (Memory64), 1 thread: the Memory64 build was asked for');
+  expect(got.info.engine.build).toMatchObject({ target: 'wasm64', threads: false });
+});
+
 test('speed (logged, not asserted): prefill and decode tokens per second', async () => {
   const r = await page.evaluate(async (ids) => {
     const t0 = performance.now();

@@ -9,7 +9,7 @@ mod cursor;
 pub mod error;
 pub mod hparams;
 pub mod keys;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(not(target_family = "wasm"))]
 mod mmap;
 mod reader;
 pub mod synth;
@@ -20,7 +20,7 @@ pub mod writer;
 pub use cursor::MAX_STRING_LEN;
 pub use error::{GgufError, Result};
 pub use hparams::{Arch, HParams};
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(not(target_family = "wasm"))]
 pub use mmap::MappedFile;
 pub use reader::{DEFAULT_ALIGNMENT, Gguf, MAX_KV, MAX_TENSORS, Parsed};
 pub use realm_quant::GgmlType;

@@ -35,12 +35,12 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 /// The synchronous API's driver: natively [`block_on`]; on wasm32 one poll, and a future that
 /// would have to wait (a GPU readback) is an error naming the async method to use instead.
 pub(crate) fn run_sync<T>(what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(target_family = "wasm"))]
     {
         let _ = what;
         block_on(f)
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(target_family = "wasm")]
     {
         let mut cx = Context::from_waker(Waker::noop());
         match pin!(f).poll(&mut cx) {

@@ -2,6 +2,7 @@
 //! backends compiled in; everything else is generic over `realm_core::Backend`.
 
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
+#[cfg(feature = "wgpu")]
 use realm_backend_wgpu::{WgpuBackend, WgpuConfig};
 use realm_core::{Backend, BackendInfo, KvDtype, OpStat, SharedBytes};
 use realm_gguf::Gguf;
@@ -64,6 +65,9 @@ pub struct AdapterInfo {
 
 /// The GPU adapters the wgpu backend can see (empty when there is none).
 pub async fn gpu_adapters() -> Vec<AdapterInfo> {
+    #[cfg(not(feature = "wgpu"))]
+    return Vec::new();
+    #[cfg(feature = "wgpu")]
     realm_backend_wgpu::adapters()
         .await
         .into_iter()
@@ -110,12 +114,14 @@ pub(crate) struct Loaded<B: Backend> {
 /// A model on whichever backend was chosen.
 pub(crate) enum Device {
     Cpu(Box<Loaded<CpuBackend>>),
+    #[cfg(feature = "wgpu")]
     Wgpu(Box<Loaded<WgpuBackend>>),
 }
 
 /// Per-session state on the same backend as the engine's [`Device`].
 pub(crate) enum DeviceState {
     Cpu(Box<State<CpuBackend>>),
+    #[cfg(feature = "wgpu")]
     Wgpu(Box<State<WgpuBackend>>),
 }
 
@@ -148,6 +154,15 @@ impl Device {
         let mode = match opts.backend {
             BackendKind::Cpu => CpuMode::Auto,
             BackendKind::CpuScalar => CpuMode::Scalar,
+            #[cfg(not(feature = "wgpu"))]
+            BackendKind::Wgpu => {
+                return Err(realm_core::CoreError::NoAdapter {
+                    detail: "this build has no WebGPU backend (the Memory64 build is CPU-only)"
+                        .into(),
+                }
+                .into());
+            }
+            #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => {
                 let backend = open_wgpu(opts).await?;
                 let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
@@ -162,6 +177,7 @@ impl Device {
     pub fn info(&self) -> BackendInfo {
         match self {
             Device::Cpu(l) => l.backend.info(),
+            #[cfg(feature = "wgpu")]
             Device::Wgpu(l) => l.backend.info(),
         }
     }
@@ -169,6 +185,7 @@ impl Device {
     pub fn config(&self) -> &realm_model::ModelConfig {
         match self {
             Device::Cpu(l) => &l.model.config,
+            #[cfg(feature = "wgpu")]
             Device::Wgpu(l) => &l.model.config,
         }
     }
@@ -179,6 +196,7 @@ impl Device {
             Device::Cpu(_) => {
                 Profile::Unavailable("per-op times are measured on GPU backends only".into())
             }
+            #[cfg(feature = "wgpu")]
             Device::Wgpu(l) => match l.backend.profile() {
                 Ok((ops, untimed)) => Profile::Ops { ops, untimed },
                 Err(why) => Profile::Unavailable(why),
@@ -189,6 +207,7 @@ impl Device {
     pub fn new_state(&self, n_ctx: usize, kv_dtype: KvDtype) -> Result<DeviceState> {
         match self {
             Device::Cpu(l) => Ok(DeviceState::Cpu(Box::new(l.new_state(n_ctx, kv_dtype)?))),
+            #[cfg(feature = "wgpu")]
             Device::Wgpu(l) => Ok(DeviceState::Wgpu(Box::new(l.new_state(n_ctx, kv_dtype)?))),
         }
     }
@@ -234,14 +253,18 @@ impl Device {
             (Device::Cpu(l), DeviceState::Cpu(s)) => {
                 l.eval(s, tokens, start_pos, want, max_batch).await
             }
+            #[cfg(feature = "wgpu")]
             (Device::Wgpu(l), DeviceState::Wgpu(s)) => {
                 l.eval(s, tokens, start_pos, want, max_batch).await
             }
+            // Unreachable when only the CPU backend is compiled in (the Memory64 build).
+            #[allow(unreachable_patterns)]
             _ => Err(RuntimeError::Invalid("session state from another backend".into())),
         }
     }
 }
 
+#[cfg(feature = "wgpu")]
 /// Opens the wgpu backend (in the browser: the page's WebGPU device, awaited on its event loop).
 async fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
     let config = WgpuConfig { profile: opts.profile, ..WgpuConfig::default() };

@@ -26,7 +26,7 @@ pub struct Engine {
 
 impl Engine {
     /// Load from a path (memory-mapped).
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(target_family = "wasm"))]
     pub fn load_path(path: impl AsRef<std::path::Path>, opts: EngineOptions) -> Result<Engine> {
         let map = Arc::new(realm_gguf::MappedFile::open(path)?);
         // Each weight's pages are released once the backend has it: a backend that copied

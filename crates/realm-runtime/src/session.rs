@@ -258,16 +258,16 @@ enum Next {
     Id(u32),
 }
 
-/// Seconds on a monotonic clock (0 where none exists, e.g. bare wasm32).
+/// Seconds on a monotonic clock (0 where none exists: bare wasm).
 fn now() -> f64 {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(target_family = "wasm"))]
     {
         use std::sync::OnceLock;
         use std::time::Instant;
         static START: OnceLock<Instant> = OnceLock::new();
         START.get_or_init(Instant::now).elapsed().as_secs_f64()
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(target_family = "wasm")]
     {
         0.0
     }

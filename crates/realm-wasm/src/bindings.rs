@@ -149,7 +149,7 @@ impl WasmEngine {
 #[wasm_bindgen(js_name = buildInfo)]
 pub fn build_info() -> Result<JsValue, JsValue> {
     js::object(&[
-        ("target", "wasm32".into()),
+        ("target", if cfg!(target_arch = "wasm64") { "wasm64" } else { "wasm32" }.into()),
         ("simd128", cfg!(target_feature = "simd128").into()),
         ("threads", cfg!(target_feature = "atomics").into()),
         ("version", env!("CARGO_PKG_VERSION").into()),

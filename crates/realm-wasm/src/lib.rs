@@ -3,16 +3,16 @@
 //! with a stable `code` (`RuntimeError::code`). Everything else (the Worker, OpenAI-shaped
 //! requests, streaming, abort) lives in the TypeScript package `npm/realm-web`.
 //!
-//! The JS-facing code exists only on wasm32; natively the crate is the option conversions, so the
+//! The JS-facing code exists only in the browser builds (wasm32, wasm64); natively the crate is the option conversions, so the
 //! workspace builds and tests them everywhere.
 
 mod options;
 
 pub use options::{CompletionOptions, DEFAULT_MAX_CONTEXT};
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
 mod bindings;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
 mod js;
-#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+#[cfg(all(target_family = "wasm", target_os = "unknown", target_feature = "atomics"))]
 mod threads;

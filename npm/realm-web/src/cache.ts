@@ -118,6 +118,21 @@ export async function isModelCached(url: string | URL): Promise<boolean> {
   return (store && (await readManifest(store, absolute(url)))?.complete) === true;
 }
 
+/** The size of the model at `url` before reading it (0 when unknown): from the cache's
+ * manifest, else a HEAD request's Content-Length. */
+export async function modelSize(src: string | URL, useCache: boolean): Promise<number> {
+  const url = absolute(src);
+  const store = useCache ? await openCache() : null;
+  const m = store ? await readManifest(store, url) : null;
+  if (m) return m.total;
+  try {
+    const res = await fetch(url, { method: 'HEAD' });
+    return res.ok ? Number(res.headers.get('content-length') ?? 0) || 0 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export function absolute(url: string | URL): string {
   return new URL(String(url), globalThis.location?.href).href;
 }

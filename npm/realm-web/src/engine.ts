@@ -39,11 +39,17 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new RealmError('invalid-argument', `threads must be an integer in [1, 64], not ${JSON.stringify(opts.threads)}`);
   }
+  if (opts.wasmBuild !== undefined && !['auto', 'wasm32', 'memory64'].includes(opts.wasmBuild)) {
+    throw new RealmError('invalid-argument', `wasmBuild must be 'auto', 'wasm32' or 'memory64', not ${JSON.stringify(opts.wasmBuild)}`);
+  }
   const { source, transfer } = wireSource(opts.model);
-  const worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), {
-    type: 'module',
-    name: 'realm-engine',
-  });
+  // The default Worker is constructed from a literal URL relative to import.meta.url, the form
+  // bundlers (Vite) recognise: they bundle the Worker with its imports. Given `workerUrl ??` that
+  // URL instead, Vite copies worker.js alone, without the modules it imports (tests/e2e/vite.spec.ts).
+  const worker =
+    opts.workerUrl != null
+      ? new Worker(opts.workerUrl, { type: 'module', name: 'realm-engine' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'realm-engine' });
   const client = new WorkerClient(worker, opts.onProgress);
   let loaded: Loaded;
   try {
@@ -55,6 +61,7 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
         cache: opts.cache !== false,
         device: requested,
         threads,
+        build: opts.wasmBuild ?? 'auto',
       },
       transfer,
     );

@@ -53,6 +53,7 @@ export type Request =
       device: DeviceRequest;
       /** CPU threads in all (the threads build when above 1 and the page is isolated). */
       threads: number;
+      build: WasmBuild;
     }
   | { type: 'tokenize'; id: number; text: string; addSpecial: boolean; special: boolean }
   | { type: 'detokenize'; id: number; ids: number[]; special: boolean }
@@ -72,6 +73,11 @@ export type Request =
   | { type: 'unload'; id: number };
 
 export type DeviceRequest = 'auto' | 'webgpu' | 'wasm';
+
+/** Which WebAssembly build runs the CPU engine: `auto` picks by feature detection and model
+ * size; `wasm32` the baseline/threads builds; `memory64` the wasm64 build (CPU only, one
+ * thread, beyond wasm32's 4 GiB). */
+export type WasmBuild = 'auto' | 'wasm32' | 'memory64';
 
 /** The answer to `load`: the backend in use and why it was chosen. */
 export interface Loaded {

@@ -1,9 +1,9 @@
 /** The engine's Worker: owns the wasm module and the loaded model, answers one request at a
  * time. Everything here converts between the wire protocol and realm-wasm's `Engine`. */
 
-import { copyModel, fetchModel, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
+import { copyModel, fetchModel, modelSize, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
 import { RealmError, toWireError } from './errors.js';
-import type { DeviceRequest, GenerateOptions, Loaded, Prompt, Request, Response, WireSource } from './protocol.js';
+import type { DeviceRequest, GenerateOptions, Loaded, Prompt, Request, Response, WasmBuild, WireSource } from './protocol.js';
 import type { ThreadMessage, ThreadReply } from './thread.js';
 
 /** The part of realm-wasm's generated bindings this worker uses. */
@@ -66,12 +66,48 @@ let queue: Promise<void> = Promise.resolve();
 /** Generations the page asked to stop. */
 const aborted = new Set<number>();
 
-/** The build for this load, chosen by feature detection: the threads variant for the CPU
- * engine when the page is cross-origin isolated (SharedArrayBuffer) and more than one thread
- * is wanted; otherwise the baseline (wasm32 + SIMD128, which also carries WebGPU). A Worker
- * loads one build: the first load decides. */
-async function module(device: 'cpu' | 'webgpu', threads: number): Promise<Wasm> {
+/** Models above this stay out of wasm32: its memory ends at 4 GiB, and the KV cache and
+ * activations need room beside the weights. */
+const WASM32_MODEL_LIMIT = 3.5 * 2 ** 30;
+
+/** Whether this browser compiles a module with a 64-bit memory (Memory64). */
+function hasMemory64(): boolean {
+  // A module with one memory section: one memory, flags 0x04 (64-bit index), minimum 0.
+  const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 4, 0]);
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** The build for this load, chosen by feature detection: the Memory64 (wasm64) build for a
+ * CPU model too big for wasm32; the threads variant when the page is cross-origin isolated
+ * (SharedArrayBuffer) and more than one thread is wanted; otherwise the baseline (wasm32 +
+ * SIMD128, which also carries WebGPU). A Worker loads one build: the first load decides. */
+async function module(
+  device: 'cpu' | 'webgpu',
+  threads: number,
+  sizeOf: () => Promise<number>,
+  build: WasmBuild,
+): Promise<Wasm> {
   if (wasm) return wasm;
+  if (device === 'cpu' && build !== 'wasm32') {
+    const size = build === 'memory64' ? 0 : await sizeOf();
+    const big = size > WASM32_MODEL_LIMIT;
+    if (build === 'memory64' || big) {
+      const gib = (size / 2 ** 30).toFixed(1);
+      if (!hasMemory64()) {
+        if (build === 'memory64') throw new RealmError('unsupported-model', 'this browser has no WebAssembly Memory64');
+      } else {
+        const why = build === 'memory64' ? 'the Memory64 build was asked for' : `the model (${gib} GiB) does not fit wasm32's 4 GiB`;
+        const m = await importBuild('wasm64');
+        const exports = await m.default({ module_or_path: new URL('./wasm64/realm_wasm_bg.wasm', import.meta.url) });
+        wasm = { module: m, memory: exports.memory, threads: 1, variant: `wasm64 (Memory64), 1 thread: ${why}` };
+        return wasm;
+      }
+    }
+  }
   const isolated =
     typeof SharedArrayBuffer !== 'undefined' &&
     (self as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
@@ -93,7 +129,7 @@ async function module(device: 'cpu' | 'webgpu', threads: number): Promise<Wasm> 
 }
 
 /** A computed specifier: the bindings are generated into dist/NAME/ by scripts/build-web.sh. */
-async function importBuild(name: 'wasm' | 'wasm-threads'): Promise<WasmModule> {
+async function importBuild(name: 'wasm' | 'wasm-threads' | 'wasm64'): Promise<WasmModule> {
   const url = new URL(`./${name}/realm_wasm.js`, import.meta.url).href;
   return (await import(/* @vite-ignore */ url)) as WasmModule;
 }
@@ -266,8 +302,11 @@ async function chooseDevice(requested: DeviceRequest): Promise<{ device: 'cpu' |
 
 async function load(req: Extract<Request, { type: 'load' }>): Promise<Loaded> {
   let { device, reason } = await chooseDevice(req.device);
+  const src = req.source;
+  const sizeOf = async (): Promise<number> =>
+    src.kind === 'blob' ? src.blob.size : src.kind === 'bytes' ? src.bytes.byteLength : modelSize(src.url, req.cache);
   for (;;) {
-    const w = await module(device, req.threads);
+    const w = await module(device, req.threads, sizeOf, req.build);
     const sink = await readSource(w, req.source, {
       sha256: req.sha256 ?? undefined,
       cache: req.cache,
