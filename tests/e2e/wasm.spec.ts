@@ -109,6 +109,21 @@ test('greedy chat (stream) matches llama.cpp over the robust prefix', async () =
   expect(got.last?.usage?.prompt_tokens).toBe(p.prompt_tokens.length);
 });
 
+test("a conversation's next turn reuses the previous turn's KV cache (usage.prompt_tokens_details)", async () => {
+  const got = await page.evaluate(async () => {
+    const messages = [{ role: 'user', content: 'Name a color.' }];
+    const first = await window.engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8 });
+    messages.push(first.choices[0].message, { role: 'user', content: 'And another one?' });
+    const second = await window.engine.chat.completions.create({ messages, temperature: 0, max_tokens: 8 });
+    return { first: first.usage, second: second.usage, text: second.choices[0].message.content };
+  });
+  console.log(`second turn: ${JSON.stringify(got)}`);
+  // The first turn's prompt (and usually its answer) is in the cache when the second starts.
+  expect(got.second.prompt_tokens_details.cached_tokens).toBeGreaterThanOrEqual(got.first.prompt_tokens - 1);
+  expect(got.second.prompt_tokens_details.cached_tokens).toBeLessThan(got.second.prompt_tokens);
+  expect(got.text.length).toBeGreaterThan(0);
+});
+
 test('greedy text completions match llama.cpp over the robust prefix', async () => {
   for (const name of ['empty_ish_single_space', 'long_paragraph']) {
     const p = byName(name);

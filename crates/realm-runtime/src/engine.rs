@@ -1,6 +1,7 @@
 //! The engine: a model file loaded onto a backend, with its tokenizer and chat template.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use realm_core::{BackendInfo, SharedBytes};
 use realm_gguf::Gguf;
@@ -19,6 +20,8 @@ pub struct EngineOptions {
 /// A loaded model. Weights stay in the memory-mapped file (CPU) or on the device; nothing is
 /// copied twice. Sessions borrow the engine.
 pub struct Engine {
+    /// Unique per engine in this process: a detached [`crate::SessionState`] names its engine.
+    pub(crate) id: u64,
     pub(crate) device: Device,
     pub(crate) tokenizer: Tokenizer,
     pub(crate) template: ChatTemplate,
@@ -74,7 +77,9 @@ impl Engine {
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
         let device = Device::load(opts.device, &gguf, bytes.clone(), uploaded).await?;
-        Ok(Engine { device, tokenizer, template })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(Engine { id, device, tokenizer, template })
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {

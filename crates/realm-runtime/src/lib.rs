@@ -19,4 +19,4 @@ pub use error::{Result, RuntimeError};
 pub use realm_core::{KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
-pub use session::{Event, FinishReason, GenerateRequest, Generation, Session};
+pub use session::{Event, FinishReason, GenerateRequest, Generation, Session, SessionState};

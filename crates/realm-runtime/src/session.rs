@@ -95,6 +95,35 @@ impl<'e> Session<'e> {
         self.n_ctx
     }
 
+    /// Detach the KV cache and the tokens in it from the engine's borrow, to keep them between
+    /// requests where a `Session` cannot be held (a binding's handle).
+    pub fn into_state(self) -> SessionState {
+        SessionState {
+            engine_id: self.engine.id,
+            state: self.state,
+            n_ctx: self.n_ctx,
+            cached: self.cached,
+            max_batch: self.max_batch,
+        }
+    }
+
+    /// A session again over a state [`Session::into_state`] detached from this same engine
+    /// (another engine's state is refused: its cache has another model's shapes).
+    pub fn resume(engine: &'e Engine, s: SessionState) -> Result<Session<'e>> {
+        if s.engine_id != engine.id {
+            return Err(RuntimeError::Invalid(
+                "the session state belongs to another engine".into(),
+            ));
+        }
+        Ok(Session {
+            engine,
+            state: s.state,
+            n_ctx: s.n_ctx,
+            cached: s.cached,
+            max_batch: s.max_batch,
+        })
+    }
+
     /// Forget the cached prefix.
     pub fn reset(&mut self) {
         self.cached.clear();
@@ -249,6 +278,22 @@ impl<'e> Session<'e> {
             }
         }
         Ok(Generation { tokens, text, finish, reused, prompt_seconds, decode_seconds: now() - t1 })
+    }
+}
+
+/// A [`Session`] without its engine borrow: the KV cache and the tokens whose entries it holds.
+pub struct SessionState {
+    engine_id: u64,
+    state: DeviceState,
+    n_ctx: usize,
+    cached: Vec<u32>,
+    max_batch: usize,
+}
+
+impl SessionState {
+    /// Positions the KV cache holds.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
     }
 }
 

@@ -53,6 +53,32 @@ fn shared_prefix_is_reused_and_gives_the_same_logits() {
 }
 
 #[test]
+fn a_detached_session_resumes_with_its_cache_and_only_on_its_engine() {
+    let e = engine();
+    let prompt = e.tokenizer().tokenize("The capital of France is", true, false);
+    let mut s = Session::new(&e, 256, KvDtype::F16).unwrap();
+    let first = s.generate(&greedy(prompt.clone(), 6), None, |_| {}).unwrap();
+    let state = s.into_state();
+    assert_eq!(state.n_ctx(), 256);
+    // The next request continues the conversation: everything generated so far is reused.
+    let mut next = prompt.clone();
+    next.extend(&first.tokens);
+    next.extend(e.tokenizer().tokenize(" And", false, false));
+    let mut s = Session::resume(&e, state).unwrap();
+    let second = s.generate(&greedy(next.clone(), 4), None, |_| {}).unwrap();
+    assert_eq!(second.reused, prompt.len() + first.tokens.len());
+    let mut fresh = Session::new(&e, 256, KvDtype::F16).unwrap();
+    let cold = fresh.generate(&greedy(next, 4), None, |_| {}).unwrap();
+    assert_eq!(second.tokens, cold.tokens);
+    // Another engine (even of the same model) cannot take the state.
+    let other = engine();
+    let Err(err) = Session::resume(&other, s.into_state()) else {
+        panic!("a state was resumed on another engine");
+    };
+    assert_eq!(err.code(), "invalid-argument");
+}
+
+#[test]
 fn generation_stops_on_stop_strings_eog_and_length() {
     let e = engine();
     let prompt = e.tokenizer().tokenize("The capital of France is", true, false);

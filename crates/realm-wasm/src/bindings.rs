@@ -5,7 +5,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use js_sys::{Function, Promise, Uint32Array};
-use realm_runtime::{BackendKind, DeviceOptions, Engine, EngineOptions, Event, KvDtype, Session};
+use realm_runtime::{
+    BackendKind, DeviceOptions, Engine, EngineOptions, Event, KvDtype, Session, SessionState,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -17,6 +19,9 @@ use crate::js;
 #[wasm_bindgen(js_name = Engine)]
 pub struct WasmEngine {
     engine: Rc<Engine>,
+    /// The last request's KV cache and tokens: the next request reuses their common prefix
+    /// (a conversation's earlier turns). Taken while a generation runs.
+    kv: Rc<RefCell<Option<SessionState>>>,
 }
 
 #[wasm_bindgen(js_class = Engine)]
@@ -53,7 +58,7 @@ impl WasmEngine {
         let engine = Engine::load_bytes_async(buffer.bytes, opts, &uploaded)
             .await
             .map_err(js::runtime_error)?;
-        Ok(WasmEngine { engine: Rc::new(engine) })
+        Ok(WasmEngine { engine: Rc::new(engine), kv: Rc::default() })
     }
 
     /// `llama_tokenize(text, add_special, parse_special)`.
@@ -77,8 +82,8 @@ impl WasmEngine {
     /// token (`id` is `undefined` for text flushed at the end); returning `false` stops the
     /// generation (finish reason `cancelled`), and an exception it throws stops it and is
     /// rethrown. Resolves to `{ tokens, text, finish_reason, prompt_tokens, completion_tokens,
-    /// reused }`. On the GPU each token's readback is awaited, so the page's event loop runs
-    /// between tokens.
+    /// reused }` (`reused`: prompt tokens whose KV entries the previous request left). On the GPU
+    /// each token's readback is awaited, so the page's event loop runs between tokens.
     pub fn generate(
         &self,
         prompt: Vec<u32>,
@@ -87,10 +92,18 @@ impl WasmEngine {
     ) -> Result<Promise, JsValue> {
         let opts = js::completion_options(options)?;
         let engine = Rc::clone(&self.engine);
+        let kv = Rc::clone(&self.kv);
         Ok(future_to_promise(async move {
-            let n_ctx = opts.context_size(prompt.len(), engine.n_ctx_train());
-            let mut session =
-                Session::new(&engine, n_ctx, KvDtype::F16).map_err(js::runtime_error)?;
+            let train = engine.n_ctx_train();
+            let needed = opts.context_size(prompt.len(), train);
+            let limit = opts.context_limit(train);
+            let kept = kv.borrow_mut().take();
+            let mut session = match kept {
+                Some(s) if (needed..=limit).contains(&s.n_ctx()) => Session::resume(&engine, s),
+                // Sized in steps, so that a conversation's next turns fit the same cache.
+                _ => Session::new(&engine, opts.cache_size(needed, limit), KvDtype::F16),
+            }
+            .map_err(js::runtime_error)?;
             let cancel = AtomicBool::new(false);
             let thrown = RefCell::new(None);
             let deliver = |id: JsValue, text: &str| match on_token.call2(
@@ -113,6 +126,9 @@ impl WasmEngine {
                 })
                 .await
                 .map_err(js::runtime_error)?;
+            // Kept only after a generation that ended normally: an error may have left the
+            // device in any state.
+            *kv.borrow_mut() = Some(session.into_state());
             if let Some(e) = thrown.into_inner() {
                 return Err(e);
             }

@@ -40,12 +40,24 @@ impl CompletionOptions {
     /// within the context limit (a prompt past the limit gets the limit, and the session reports
     /// it as too long).
     pub fn context_size(&self, prompt_len: usize, n_ctx_train: usize) -> usize {
-        let train = n_ctx_train.max(1);
-        let limit = self.n_ctx.unwrap_or(DEFAULT_MAX_CONTEXT).clamp(1, train);
+        let limit = self.context_limit(n_ctx_train);
         match self.max_tokens {
             Some(n) => prompt_len.saturating_add(n).clamp(1, limit),
             None => limit,
         }
+    }
+
+    /// The most positions a request may use: `n_ctx`, else [`DEFAULT_MAX_CONTEXT`], within the
+    /// trained context.
+    pub fn context_limit(&self, n_ctx_train: usize) -> usize {
+        self.n_ctx.unwrap_or(DEFAULT_MAX_CONTEXT).clamp(1, n_ctx_train.max(1))
+    }
+
+    /// The KV cache to allocate for a request that needs `needed` positions: rounded up to a
+    /// multiple of 512 within `limit`, so that the next turns of a conversation fit in it and
+    /// reuse it.
+    pub fn cache_size(&self, needed: usize, limit: usize) -> usize {
+        needed.next_multiple_of(512).min(limit).max(needed)
     }
 
     /// The runtime request; without `max_tokens` the answer runs until the context is full.
@@ -89,5 +101,17 @@ mod tests {
         let open = CompletionOptions { n_ctx: Some(100_000), ..Default::default() };
         assert_eq!(open.context_size(20, 8192), 8192);
         assert_eq!(CompletionOptions::default().context_size(0, 0), 1);
+    }
+
+    #[test]
+    fn caches_grow_in_steps_within_the_limit() {
+        let o = CompletionOptions::default();
+        assert_eq!(o.context_limit(8192), DEFAULT_MAX_CONTEXT);
+        assert_eq!(o.context_limit(2048), 2048);
+        assert_eq!(o.cache_size(52, 4096), 512);
+        assert_eq!(o.cache_size(512, 4096), 512);
+        assert_eq!(o.cache_size(513, 4096), 1024);
+        assert_eq!(o.cache_size(4000, 4096), 4096);
+        assert_eq!(o.cache_size(40, 40), 40);
     }
 }

@@ -210,6 +210,7 @@ class WorkerEngine implements RealmEngine {
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
             total_tokens: r.prompt_tokens + r.completion_tokens,
+            prompt_tokens_details: { cached_tokens: r.reused },
           };
           q.push({ kind: 'done', finish: r.finish_reason, usage });
           q.end();

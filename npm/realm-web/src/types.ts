@@ -79,6 +79,9 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** As OpenAI: `cached_tokens` are prompt tokens whose KV entries the engine kept from the
+   * previous request (a conversation's earlier turns), so they were not computed again. */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 export interface ChatCompletionChunk {
