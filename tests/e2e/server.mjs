@@ -1,5 +1,6 @@
-// The static server of the browser tests and of the demo (scripts/run.sh): the test page, the
-// demo, the built realm-web package and the model cache, with the COOP/COEP headers that make
+// The static server of the browser tests, of the demo (scripts/run.sh) and of the benchmark
+// (scripts/bench-web.sh): the test page, the demo, the benchmark page, the built realm-web
+// package, wllama from node_modules and the model cache, with the COOP/COEP headers that make
 // the page cross-origin isolated (SharedArrayBuffer: abort mid-answer, later the threads
 // build). Single byte ranges (`Range: bytes=N-[M]`), so downloads can resume. No dependencies.
 //
@@ -26,6 +27,11 @@ const mounts = [
   ['/models/', join(cache, 'models')],
   ['/fixtures/', join(root, 'tests', 'fixtures')],
   ['/demo/', join(root, 'demo')],
+  // The browser benchmark (scripts/bench-web.sh) and the engine it compares with.
+  ['/bench/', join(root, 'bench', 'web')],
+  ['/wllama/', join(root, 'node_modules', '@wllama', 'wllama', 'esm')],
+  // The Vite app on the packed package, as scripts/test-vite-app.sh builds it.
+  ['/vite-app/', join(root, 'target', 'vite-app', 'app', 'dist')],
   ['/', join(root, 'tests', 'e2e', 'page')],
 ];
 

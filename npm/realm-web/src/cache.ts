@@ -39,7 +39,8 @@ export interface ModelSink {
 }
 
 /** Makes the sink for a model of `total` bytes (0: unknown, the sink grows). */
-export type SinkFactory = (total: number) => ModelSink;
+/** Makes the sink for a model of `total` bytes (0: unknown), once that is known. */
+export type SinkFactory = (total: number) => Promise<ModelSink>;
 
 export interface FetchModelOptions {
   /** Expected SHA-256 of the file (hex); checked with SubtleCrypto before it is used or cached. */
@@ -118,21 +119,6 @@ export async function isModelCached(url: string | URL): Promise<boolean> {
   return (store && (await readManifest(store, absolute(url)))?.complete) === true;
 }
 
-/** The size of the model at `url` before reading it (0 when unknown): from the cache's
- * manifest, else a HEAD request's Content-Length. */
-export async function modelSize(src: string | URL, useCache: boolean): Promise<number> {
-  const url = absolute(src);
-  const store = useCache ? await openCache() : null;
-  const m = store ? await readManifest(store, url) : null;
-  if (m) return m.total;
-  try {
-    const res = await fetch(url, { method: 'HEAD' });
-    return res.ok ? Number(res.headers.get('content-length') ?? 0) || 0 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 export function absolute(url: string | URL): string {
   return new URL(String(url), globalThis.location?.href).href;
 }
@@ -144,7 +130,7 @@ export async function fetchModel(src: string | URL, opts: FetchModelOptions, all
   const store = opts.cache === false ? null : await openCache();
   const manifest = store ? await readManifest(store, url) : null;
   if (store && manifest?.complete) {
-    const sink = alloc(manifest.total);
+    const sink = await alloc(manifest.total);
     if (await readChunks(store, manifest, sink, manifest.chunks, 'cache', opts.onProgress)) {
       await verify(sink, opts, async () => forget(store, url));
       return sink;
@@ -156,7 +142,7 @@ export async function fetchModel(src: string | URL, opts: FetchModelOptions, all
 
 /** Any other source (a Blob, bytes), streamed into a sink and checked like a download. */
 export async function readModel(blob: Blob, opts: FetchModelOptions, alloc: SinkFactory): Promise<ModelSink> {
-  const sink = alloc(blob.size);
+  const sink = await alloc(blob.size);
   const reader = blob.stream().getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -170,7 +156,7 @@ export async function readModel(blob: Blob, opts: FetchModelOptions, alloc: Sink
 
 /** Bytes handed over whole. */
 export async function copyModel(bytes: Uint8Array, opts: FetchModelOptions, alloc: SinkFactory): Promise<ModelSink> {
-  const sink = alloc(bytes.byteLength);
+  const sink = await alloc(bytes.byteLength);
   sink.write(bytes);
   opts.onProgress?.({ phase: 'read', loaded: sink.at, total: bytes.byteLength });
   await verify(sink, opts, async () => {});
@@ -287,7 +273,7 @@ async function download(
       m = { url, total, validator: validatorOf(res), chunkSize: CHUNK, chunks: 0, complete: false };
     }
   }
-  const sink = alloc(total);
+  const sink = await alloc(total);
   if (resumed && store && m) {
     if (!(await readChunks(store, m, sink, m.chunks, 'cache', opts.onProgress))) {
       await res.body.cancel();

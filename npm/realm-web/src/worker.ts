@@ -1,7 +1,7 @@
 /** The engine's Worker: owns the wasm module and the loaded model, answers one request at a
  * time. Everything here converts between the wire protocol and realm-wasm's `Engine`. */
 
-import { copyModel, fetchModel, modelSize, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
+import { copyModel, fetchModel, readModel, type FetchModelOptions, type ModelSink } from './cache.js';
 import { RealmError, toWireError } from './errors.js';
 import type { DeviceRequest, GenerateOptions, Loaded, Prompt, Request, Response, WasmBuild, WireSource } from './protocol.js';
 import type { ThreadMessage, ThreadReply } from './thread.js';
@@ -85,15 +85,9 @@ function hasMemory64(): boolean {
  * CPU model too big for wasm32; the threads variant when the page is cross-origin isolated
  * (SharedArrayBuffer) and more than one thread is wanted; otherwise the baseline (wasm32 +
  * SIMD128, which also carries WebGPU). A Worker loads one build: the first load decides. */
-async function module(
-  device: 'cpu' | 'webgpu',
-  threads: number,
-  sizeOf: () => Promise<number>,
-  build: WasmBuild,
-): Promise<Wasm> {
+async function module(device: 'cpu' | 'webgpu', threads: number, size: number, build: WasmBuild): Promise<Wasm> {
   if (wasm) return wasm;
   if (device === 'cpu' && build !== 'wasm32') {
-    const size = build === 'memory64' ? 0 : await sizeOf();
     const big = size > WASM32_MODEL_LIMIT;
     if (build === 'memory64' || big) {
       const gib = (size / 2 ** 30).toFixed(1);
@@ -198,7 +192,7 @@ class WasmSink implements ModelSink {
   readonly buf: ModelBuffer;
 
   constructor(
-    private readonly w: Wasm,
+    readonly w: Wasm,
     private readonly total: number,
   ) {
     this.buf = new w.module.ModelBuffer(total > 0 ? total : 1 << 20);
@@ -232,10 +226,16 @@ class WasmSink implements ModelSink {
 }
 
 /** Read a model source into wasm memory; a sink abandoned on the way (a download that starts
- * over, an error) is freed. */
-async function readSource(w: Wasm, src: WireSource, opts: FetchModelOptions): Promise<WasmSink> {
+ * over, an error) is freed. The module is chosen (`build(total)`) once the size is known: from
+ * the Blob, the cache's manifest or the response's Content-Length (0 when unknown). */
+async function readSource(
+  build: (total: number) => Promise<Wasm>,
+  src: WireSource,
+  opts: FetchModelOptions,
+): Promise<WasmSink> {
   let sink: WasmSink | null = null;
-  const alloc = (total: number): WasmSink => {
+  const alloc = async (total: number): Promise<WasmSink> => {
+    const w = await build(total);
     sink?.buf.free();
     sink = new WasmSink(w, total);
     return sink;
@@ -302,16 +302,14 @@ async function chooseDevice(requested: DeviceRequest): Promise<{ device: 'cpu' |
 
 async function load(req: Extract<Request, { type: 'load' }>): Promise<Loaded> {
   let { device, reason } = await chooseDevice(req.device);
-  const src = req.source;
-  const sizeOf = async (): Promise<number> =>
-    src.kind === 'blob' ? src.blob.size : src.kind === 'bytes' ? src.bytes.byteLength : modelSize(src.url, req.cache);
   for (;;) {
-    const w = await module(device, req.threads, sizeOf, req.build);
-    const sink = await readSource(w, req.source, {
+    const build = (total: number) => module(device, req.threads, total, req.build);
+    const sink = await readSource(build, req.source, {
       sha256: req.sha256 ?? undefined,
       cache: req.cache,
       onProgress: (p) => scope.postMessage({ type: 'progress', ...p }),
     });
+    const w = sink.w;
     const phase = device === 'webgpu' ? 'upload' : 'load';
     const total = sink.at;
     scope.postMessage({ type: 'progress', phase, loaded: 0, total });
