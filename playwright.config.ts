@@ -3,17 +3,9 @@
 // must fall back to it) and chromium-webgpu (`--enable-unsafe-webgpu`: SwiftShader's adapter,
 // no shader-f16, 256 invocations per workgroup; slow, so its prompts are short).
 import { defineConfig } from '@playwright/test';
+import { chromiumArgs, executablePath, webgpuArg } from './tests/e2e/chromium.mjs';
 
 const port = Number(process.env.REALM_E2E_PORT ?? 8173);
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const executablePath = process.env.REALM_CHROMIUM ?? '/usr/bin/chromium';
 
 export default defineConfig({
   testDir: 'tests/e2e',
@@ -44,7 +36,7 @@ export default defineConfig({
     {
       name: 'chromium-webgpu',
       testMatch: /webgpu\.spec\.ts/,
-      use: { launchOptions: { executablePath, args: [...chromiumArgs, '--enable-unsafe-webgpu'] } },
+      use: { launchOptions: { executablePath, args: [...chromiumArgs, webgpuArg] } },
     },
   ],
 });
