@@ -228,7 +228,7 @@ test('the threads build: 2 threads on Web Workers give the same greedy answer; 1
     expect(got.ids).toEqual(want);
     expect(got.engine.details).toContain(`threads: ${threads}`);
     expect(got.engine.build).toMatchObject({ threads: threads > 1 });
-    expect(got.variant).toContain(threads > 1 ? 'threads (2)' : '1 thread');
+    expect(got.variant).toContain(threads > 1 ? 'relaxed-simd + threads (2)' : 'relaxed-simd, 1 thread');
   }
 });
 
@@ -254,6 +254,25 @@ test('the Memory64 (wasm64) build gives the same greedy answer, and says why it 
   expect(got.info.backend).toBe('wasm');
   expect(got.info.variant).toContain('wasm64 (Memory64), 1 thread: the Memory64 build was asked for');
   expect(got.info.engine.build).toMatchObject({ target: 'wasm64', threads: false });
+});
+
+test('the compat build (no relaxed SIMD, for browsers without it) gives the same greedy answer', async () => {
+  const p = byName('chat_template');
+  const want = robustPrefix(p);
+  const got = await page.evaluate(
+    async ([url, ids, n]) => {
+      const e = await window.realm.createEngine({ model: url, device: 'wasm', wasmBuild: 'compat' });
+      try {
+        const res = await e.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
+        return { variant: (await e.info()).variant, ids: res.choices[0].token_ids };
+      } finally {
+        await e.unload();
+      }
+    },
+    [MODEL, p.prompt_tokens, want.length] as const,
+  );
+  expect(got.ids).toEqual(want);
+  expect(got.variant).toBe('wasm32 simd128 (compat), 1 thread: the compat build was asked for');
 });
 
 test('speed (logged, not asserted): prefill and decode tokens per second', async () => {

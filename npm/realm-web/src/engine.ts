@@ -39,8 +39,11 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
     throw new RealmError('invalid-argument', `threads must be an integer in [1, 64], not ${JSON.stringify(opts.threads)}`);
   }
-  if (opts.wasmBuild !== undefined && !['auto', 'wasm32', 'memory64'].includes(opts.wasmBuild)) {
-    throw new RealmError('invalid-argument', `wasmBuild must be 'auto', 'wasm32' or 'memory64', not ${JSON.stringify(opts.wasmBuild)}`);
+  if (opts.wasmBuild !== undefined && !['auto', 'wasm32', 'compat', 'memory64'].includes(opts.wasmBuild)) {
+    throw new RealmError(
+      'invalid-argument',
+      `wasmBuild must be 'auto', 'wasm32', 'compat' or 'memory64', not ${JSON.stringify(opts.wasmBuild)}`,
+    );
   }
   const { source, transfer } = wireSource(opts.model);
   // The default Worker is constructed from a literal URL relative to import.meta.url, the form

@@ -74,10 +74,11 @@ export type Request =
 
 export type DeviceRequest = 'auto' | 'webgpu' | 'wasm';
 
-/** Which WebAssembly build runs the CPU engine: `auto` picks by feature detection and model
- * size; `wasm32` the baseline/threads builds; `memory64` the wasm64 build (CPU only, one
- * thread, beyond wasm32's 4 GiB). */
-export type WasmBuild = 'auto' | 'wasm32' | 'memory64';
+/** Which WebAssembly build runs the engine: `auto` picks by feature detection and model
+ * size; `wasm32` the baseline/threads builds (relaxed SIMD where the browser has it);
+ * `compat` the wasm32 build without relaxed SIMD (one thread); `memory64` the wasm64 build
+ * (CPU only, one thread, beyond wasm32's 4 GiB). */
+export type WasmBuild = 'auto' | 'wasm32' | 'compat' | 'memory64';
 
 /** The answer to `load`: the backend in use and why it was chosen. */
 export interface Loaded {

@@ -28,10 +28,11 @@ export interface CreateEngineOptions {
    * a cross-origin isolated page (COOP/COEP headers); elsewhere 1 is used and `info().variant`
    * says why. Default: up to 4 (`navigator.hardwareConcurrency`) when isolated, else 1. */
   threads?: number;
-  /** The WebAssembly build for the CPU engine. `auto` (default): the Memory64 (wasm64) build
-   * when the model is too big for wasm32's 4 GiB memory and the browser has Memory64, else
-   * the wasm32 build (threads when isolated). `memory64` / `wasm32` force one. */
-  wasmBuild?: 'auto' | 'wasm32' | 'memory64';
+  /** The WebAssembly build. `auto` (default): the Memory64 (wasm64) build when a CPU model is
+   * too big for wasm32's 4 GiB memory and the browser has Memory64; else the wasm32 build with
+   * relaxed SIMD (threads when isolated), or without it (`compat`, one thread) where the
+   * browser lacks relaxed SIMD. `wasm32`, `compat`, `memory64` force one. */
+  wasmBuild?: 'auto' | 'wasm32' | 'compat' | 'memory64';
   onProgress?: (p: LoadProgress) => void;
   /** Expected SHA-256 of the model file (hex). Checked with SubtleCrypto before the model is
    * used or cached; a mismatch is `RealmError` `integrity`. */

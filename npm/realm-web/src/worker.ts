@@ -70,6 +70,25 @@ const aborted = new Set<number>();
  * activations need room beside the weights. */
 const WASM32_MODEL_LIMIT = 3.5 * 2 ** 30;
 
+/** Whether this browser has relaxed SIMD: a module whose one function computes
+ * `i32x4.relaxed_dot_i8x16_i7x16_add_s` of three zero vectors validates. */
+function hasRelaxedSimd(): boolean {
+  const zero = new Array<number>(16).fill(0);
+  const v128 = [0xfd, 0x0c, ...zero];
+  const body = [0, ...v128, ...v128, ...v128, 0xfd, 0x93, 0x02, 0x0b];
+  const bytes = new Uint8Array([
+    ...[0, 97, 115, 109, 1, 0, 0, 0],
+    ...[1, 5, 1, 0x60, 0, 1, 0x7b], // type section: () -> v128
+    ...[3, 2, 1, 0], // function section: one function of type 0
+    ...[10, body.length + 2, 1, body.length, ...body], // code section
+  ]);
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
 /** Whether this browser compiles a module with a 64-bit memory (Memory64). */
 function hasMemory64(): boolean {
   // A module with one memory section: one memory, flags 0x04 (64-bit index), minimum 0.
@@ -87,7 +106,7 @@ function hasMemory64(): boolean {
  * SIMD128, which also carries WebGPU). A Worker loads one build: the first load decides. */
 async function module(device: 'cpu' | 'webgpu', threads: number, size: number, build: WasmBuild): Promise<Wasm> {
   if (wasm) return wasm;
-  if (device === 'cpu' && build !== 'wasm32') {
+  if (device === 'cpu' && (build === 'auto' || build === 'memory64')) {
     const big = size > WASM32_MODEL_LIMIT;
     if (build === 'memory64' || big) {
       const gib = (size / 2 ** 30).toFixed(1);
@@ -101,6 +120,14 @@ async function module(device: 'cpu' | 'webgpu', threads: number, size: number, b
         return wasm;
       }
     }
+  }
+  // Every wasm32 build but `compat` uses relaxed SIMD's int8 dot product.
+  if (build === 'compat' || !hasRelaxedSimd()) {
+    const why = build === 'compat' ? 'the compat build was asked for' : 'this browser has no relaxed SIMD';
+    const m = await importBuild('wasm-compat');
+    const exports = await m.default({ module_or_path: new URL('./wasm-compat/realm_wasm_bg.wasm', import.meta.url) });
+    wasm = { module: m, memory: exports.memory, threads: 1, variant: `wasm32 simd128 (compat), 1 thread: ${why}` };
+    return wasm;
   }
   const isolated =
     typeof SharedArrayBuffer !== 'undefined' &&
@@ -118,12 +145,12 @@ async function module(device: 'cpu' | 'webgpu', threads: number, size: number, b
   }
   const m = await importBuild('wasm');
   const exports = await m.default({ module_or_path: new URL('./wasm/realm_wasm_bg.wasm', import.meta.url) });
-  wasm = { module: m, memory: exports.memory, threads: 1, variant: `wasm32 simd128, 1 thread: ${why}` };
+  wasm = { module: m, memory: exports.memory, threads: 1, variant: `wasm32 simd128 relaxed-simd, 1 thread: ${why}` };
   return wasm;
 }
 
 /** A computed specifier: the bindings are generated into dist/NAME/ by scripts/build-web.sh. */
-async function importBuild(name: 'wasm' | 'wasm-threads' | 'wasm64'): Promise<WasmModule> {
+async function importBuild(name: 'wasm' | 'wasm-compat' | 'wasm-threads' | 'wasm64'): Promise<WasmModule> {
   const url = new URL(`./${name}/realm_wasm.js`, import.meta.url).href;
   return (await import(/* @vite-ignore */ url)) as WasmModule;
 }
@@ -158,7 +185,7 @@ async function loadThreaded(threads: number): Promise<Wasm> {
     module: m,
     memory: exports.memory,
     threads,
-    variant: `wasm32 simd128 + threads (${threads}): the page is cross-origin isolated`,
+    variant: `wasm32 simd128 relaxed-simd + threads (${threads}): the page is cross-origin isolated`,
   };
 }
 

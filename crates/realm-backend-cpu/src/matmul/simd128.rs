@@ -103,15 +103,40 @@ fn load8x8(b: &[i8; 8]) -> v128 {
     unsafe { i16x8_load_extend_i8x8(b.as_ptr()) }
 }
 
-/// `Σ w · y` over 32 values, as four i32 lanes.
-#[inline(always)]
-fn dot32(w: &Wide, y: &[i8; 32]) -> v128 {
-    let (y, _) = y.as_chunks::<8>();
-    let s0 =
-        i32x4_add(i32x4_dot_i16x8(w[0], load8x8(&y[0])), i32x4_dot_i16x8(w[1], load8x8(&y[1])));
-    let s1 =
-        i32x4_add(i32x4_dot_i16x8(w[2], load8x8(&y[2])), i32x4_dot_i16x8(w[3], load8x8(&y[3])));
-    i32x4_add(s0, s1)
+/// 32 unpacked weights of one block, ready to be dotted with activation quants.
+trait Block {
+    /// `Σ w · y` over the 32 values, as four i32 lanes.
+    fn dot32(&self, y: &[i8; 32]) -> v128;
+}
+
+impl Block for Wide {
+    #[inline(always)]
+    fn dot32(&self, y: &[i8; 32]) -> v128 {
+        let w = self;
+        let (y, _) = y.as_chunks::<8>();
+        let s0 =
+            i32x4_add(i32x4_dot_i16x8(w[0], load8x8(&y[0])), i32x4_dot_i16x8(w[1], load8x8(&y[1])));
+        let s1 =
+            i32x4_add(i32x4_dot_i16x8(w[2], load8x8(&y[2])), i32x4_dot_i16x8(w[3], load8x8(&y[3])));
+        i32x4_add(s0, s1)
+    }
+}
+
+/// 32 weights in 0..=127 as bytes (elements 0..16, 16..32), for relaxed SIMD's
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: sixteen products per instruction with no widening
+/// (`pmaddubsw` + `pmaddwd` on x86, `sdot` on arm64). Its result is the exact integer sum
+/// when the second operand is non-negative, as these are (Q4_1's 0..=15, Q5_1's 0..=31).
+#[cfg(target_feature = "relaxed-simd")]
+struct Unsigned7([v128; 2]);
+
+#[cfg(target_feature = "relaxed-simd")]
+impl Block for Unsigned7 {
+    #[inline(always)]
+    fn dot32(&self, y: &[i8; 32]) -> v128 {
+        let (lo, hi) = halves(y);
+        let s = i32x4_relaxed_dot_i8x16_i7x16_add(load16(lo), self.0[0], i32x4_splat(0));
+        i32x4_relaxed_dot_i8x16_i7x16_add(load16(hi), self.0[1], s)
+    }
 }
 
 /// Low nibbles (elements 0..16) and high nibbles (16..32) of a packed half-block.
@@ -145,13 +170,13 @@ fn act_block<'a>(a: &ActRow<'a>, i: usize) -> &'a [i8; 32] {
 /// vector accumulator and, for `AFFINE` formats (`w = d·q + m`, Q8_1 activations), `m_w · s_a`
 /// to a scalar one.
 #[inline(always)]
-fn blocks32<const B: usize, const R: usize, const AFFINE: bool>(
+fn blocks32<const B: usize, const R: usize, const AFFINE: bool, W: Block>(
     w: &[u8],
     a: &[ActRow<'_>; R],
-    unpack: impl Fn(&[u8; B]) -> (Wide, f32, f32),
+    unpack: impl Fn(&[u8; B]) -> (W, f32, f32),
 ) -> [f32; R] {
     if let Some(a4) = four(a) {
-        let out = blocks32_x4::<B, AFFINE>(w, a4, unpack);
+        let out = blocks32_x4::<B, AFFINE, W>(w, a4, unpack);
         return core::array::from_fn(|r| out[r % 4]);
     }
     let (wb, _) = w.as_chunks::<B>();
@@ -160,7 +185,7 @@ fn blocks32<const B: usize, const R: usize, const AFFINE: bool>(
     for (i, b) in wb.iter().enumerate() {
         let (x, dw, mw) = unpack(b);
         for r in 0..R {
-            let p = f32x4_convert_i32x4(dot32(&x, act_block(&a[r], i)));
+            let p = f32x4_convert_i32x4(x.dot32(act_block(&a[r], i)));
             acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_splat(dw * a[r].d[i]), p));
             if AFFINE {
                 mins[r] += mw * a[r].s[i];
@@ -190,20 +215,20 @@ fn hsum4_i32(v: [v128; 4]) -> v128 {
 /// [`blocks32`] for four rows with one f32x4 accumulator, lane `r` for row `r`: per block the
 /// four integer sums are reduced together and scaled by one vector of `d_w · d_a`.
 #[inline(always)]
-fn blocks32_x4<const B: usize, const AFFINE: bool>(
+fn blocks32_x4<const B: usize, const AFFINE: bool, W: Block>(
     w: &[u8],
     a: &[ActRow<'_>; 4],
-    unpack: impl Fn(&[u8; B]) -> (Wide, f32, f32),
+    unpack: impl Fn(&[u8; B]) -> (W, f32, f32),
 ) -> [f32; 4] {
     let (wb, _) = w.as_chunks::<B>();
     let mut acc = f32x4_splat(0.0);
     for (i, b) in wb.iter().enumerate() {
         let (x, dw, mw) = unpack(b);
         let s = [
-            dot32(&x, act_block(&a[0], i)),
-            dot32(&x, act_block(&a[1], i)),
-            dot32(&x, act_block(&a[2], i)),
-            dot32(&x, act_block(&a[3], i)),
+            x.dot32(act_block(&a[0], i)),
+            x.dot32(act_block(&a[1], i)),
+            x.dot32(act_block(&a[2], i)),
+            x.dot32(act_block(&a[3], i)),
         ];
         let p = f32x4_convert_i32x4(hsum4_i32(s));
         let da = f32x4(a[0].d[i], a[1].d[i], a[2].d[i], a[3].d[i]);
@@ -223,7 +248,7 @@ fn blocks32_x4<const B: usize, const AFFINE: bool>(
 
 #[inline(always)]
 fn q4_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
-    blocks32::<18, R, false>(w, a, |b| {
+    blocks32::<18, R, false, _>(w, a, |b| {
         let [d0, d1, qs @ ..] = b;
         let (lo, hi) = nibbles(qs);
         let k8 = i8x16_splat(8);
@@ -231,18 +256,27 @@ fn q4_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
     })
 }
 
+/// The unsigned formats' 32 weights (bytes in 0..=31) in the representation this build dots.
+#[inline(always)]
+fn unsigned(lo: v128, hi: v128) -> impl Block {
+    #[cfg(target_feature = "relaxed-simd")]
+    return Unsigned7([lo, hi]);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    widen(lo, hi)
+}
+
 #[inline(always)]
 fn q4_1<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
-    blocks32::<20, R, true>(w, a, |b| {
+    blocks32::<20, R, true, _>(w, a, |b| {
         let [d0, d1, m0, m1, qs @ ..] = b;
         let (lo, hi) = nibbles(qs);
-        (widen(lo, hi), f16([*d0, *d1]), f16([*m0, *m1]))
+        (unsigned(lo, hi), f16([*d0, *d1]), f16([*m0, *m1]))
     })
 }
 
 #[inline(always)]
 fn q5_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
-    blocks32::<22, R, false>(w, a, |b| {
+    blocks32::<22, R, false, _>(w, a, |b| {
         let [d0, d1, h0, h1, h2, h3, qs @ ..] = b;
         let (lo, hi) = nibbles(qs);
         let (b_lo, b_hi) = bits_to_bytes([*h0, *h1, *h2, *h3]);
@@ -255,19 +289,19 @@ fn q5_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
 
 #[inline(always)]
 fn q5_1<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
-    blocks32::<24, R, true>(w, a, |b| {
+    blocks32::<24, R, true, _>(w, a, |b| {
         let [d0, d1, m0, m1, h0, h1, h2, h3, qs @ ..] = b;
         let (lo, hi) = nibbles(qs);
         let (b_lo, b_hi) = bits_to_bytes([*h0, *h1, *h2, *h3]);
         let bit = i8x16_splat(0x10);
-        let x = widen(v128_or(lo, v128_and(b_lo, bit)), v128_or(hi, v128_and(b_hi, bit)));
+        let x = unsigned(v128_or(lo, v128_and(b_lo, bit)), v128_or(hi, v128_and(b_hi, bit)));
         (x, f16([*d0, *d1]), f16([*m0, *m1]))
     })
 }
 
 #[inline(always)]
 fn q8_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
-    blocks32::<34, R, false>(w, a, |b| {
+    blocks32::<34, R, false, _>(w, a, |b| {
         let [d0, d1, qs @ ..] = b;
         let (lo, hi) = halves(qs);
         (widen(load16(lo), load16(hi)), f16([*d0, *d1]), 0.0)
@@ -277,7 +311,7 @@ fn q8_0<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
 #[inline(always)]
 fn iq4_nl<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
     let table = load16(&KVALUES_IQ4NL.map(|v| v as u8));
-    blocks32::<18, R, false>(w, a, |b| {
+    blocks32::<18, R, false, _>(w, a, |b| {
         let [d0, d1, qs @ ..] = b;
         let (lo, hi) = nibbles(qs);
         (widen(i8x16_swizzle(table, lo), i8x16_swizzle(table, hi)), f16([*d0, *d1]), 0.0)
@@ -324,7 +358,7 @@ fn q4_k<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
             let hi = scaled(widen(h0, h1), i16::from(sc[2 * j + 1]));
             for r in 0..R {
                 let (qa, _, _) = act_k(&a[r], i);
-                let s = i32x4_add(dot32(&lo, act32(qa, 2 * j)), dot32(&hi, act32(qa, 2 * j + 1)));
+                let s = i32x4_add(lo.dot32(act32(qa, 2 * j)), hi.dot32(act32(qa, 2 * j + 1)));
                 sumi[r] = i32x4_add(sumi[r], s);
             }
         }
@@ -381,7 +415,7 @@ fn q6_k<const R: usize>(w: &[u8], a: &[ActRow<'_>; R]) -> [f32; R] {
                 ];
                 for r in 0..R {
                     let (qa, _, _) = act_k(&a[r], i);
-                    sumi[r] = i32x4_add(sumi[r], dot32(&x, act32(qa, 4 * h + k)));
+                    sumi[r] = i32x4_add(sumi[r], x.dot32(act32(qa, 4 * h + k)));
                 }
             }
         }
