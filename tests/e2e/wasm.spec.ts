@@ -2,6 +2,7 @@
 // greedy SmolLM2 against llama.cpp's ids (tests/fixtures/oracle), typed errors, abort.
 import { expect, test, type Page } from '@playwright/test';
 import { MODEL, byName, prompts, robustPrefix } from './oracle.js';
+import type { CreateEngineOptions } from '../../npm/realm-web/dist/index.js';
 
 test.describe.configure({ mode: 'serial' });
 let page: Page;
@@ -207,37 +208,14 @@ test('non-streamed chat is one OpenAI-shaped response; abort ends a stream with 
   expect(bad).toBe('invalid-argument');
 });
 
-test('the threads build: 2 threads on Web Workers give the same greedy answer; 1 thread the baseline', async () => {
-  const p = byName('chat_template');
-  const want = robustPrefix(p);
-  for (const threads of [2, 1]) {
-    const got = await page.evaluate(
-      async ([url, ids, n, threads]) => {
-        const e = await window.realm.createEngine({ model: url, device: 'wasm', threads });
-        try {
-          const info = await e.info();
-          const res = await e.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
-          return { variant: info.variant, engine: info.engine, ids: res.choices[0].token_ids };
-        } finally {
-          await e.unload();
-        }
-      },
-      [MODEL, p.prompt_tokens, want.length, threads] as const,
-    );
-    console.log(`threads ${threads}: ${got.variant}`);
-    expect(got.ids).toEqual(want);
-    expect(got.engine.details).toContain(`threads: ${threads}`);
-    expect(got.engine.build).toMatchObject({ threads: threads > 1 });
-    expect(got.variant).toContain(threads > 1 ? 'relaxed-simd + threads (2)' : 'relaxed-simd, 1 thread');
-  }
-});
-
-test('the Memory64 (wasm64) build gives the same greedy answer, and says why it was chosen', async () => {
+/** The greedy answer to the chat_template oracle prompt (its robust-prefix length) from a
+ * fresh engine created with `options`, with that engine's info; the engine is unloaded after. */
+async function greedyOnFreshEngine(options: Omit<CreateEngineOptions, 'model'>) {
   const p = byName('chat_template');
   const want = robustPrefix(p);
   const got = await page.evaluate(
-    async ([url, ids, n]) => {
-      const e = await window.realm.createEngine({ model: url, device: 'auto', wasmBuild: 'memory64' });
+    async ([url, options, ids, n]) => {
+      const e = await window.realm.createEngine({ model: url, ...options });
       try {
         const info = await e.info();
         const t0 = performance.now();
@@ -247,32 +225,35 @@ test('the Memory64 (wasm64) build gives the same greedy answer, and says why it 
         await e.unload();
       }
     },
-    [MODEL, p.prompt_tokens, want.length] as const,
+    [MODEL, options, p.prompt_tokens, want.length] as const,
   );
+  return { ...got, want };
+}
+
+test('the threads build: 2 threads on Web Workers give the same greedy answer; 1 thread the baseline', async () => {
+  for (const threads of [2, 1]) {
+    const got = await greedyOnFreshEngine({ device: 'wasm', threads });
+    console.log(`threads ${threads}: ${got.info.variant}`);
+    expect(got.ids).toEqual(got.want);
+    expect(got.info.engine.details).toContain(`threads: ${threads}`);
+    expect(got.info.engine.build).toMatchObject({ threads: threads > 1 });
+    expect(got.info.variant).toContain(threads > 1 ? 'relaxed-simd + threads (2)' : 'relaxed-simd, 1 thread');
+  }
+});
+
+test('the Memory64 (wasm64) build gives the same greedy answer, and says why it was chosen', async () => {
+  const got = await greedyOnFreshEngine({ device: 'auto', wasmBuild: 'memory64' });
   console.log(`memory64: ${got.info.variant}, ${Math.round(got.ms)} ms`);
-  expect(got.ids).toEqual(want);
+  expect(got.ids).toEqual(got.want);
   expect(got.info.backend).toBe('wasm');
   expect(got.info.variant).toContain('wasm64 (Memory64), 1 thread: the Memory64 build was asked for');
   expect(got.info.engine.build).toMatchObject({ target: 'wasm64', threads: false });
 });
 
 test('the compat build (no relaxed SIMD, for browsers without it) gives the same greedy answer', async () => {
-  const p = byName('chat_template');
-  const want = robustPrefix(p);
-  const got = await page.evaluate(
-    async ([url, ids, n]) => {
-      const e = await window.realm.createEngine({ model: url, device: 'wasm', wasmBuild: 'compat' });
-      try {
-        const res = await e.completions.create({ prompt: ids, temperature: 0, max_tokens: n });
-        return { variant: (await e.info()).variant, ids: res.choices[0].token_ids };
-      } finally {
-        await e.unload();
-      }
-    },
-    [MODEL, p.prompt_tokens, want.length] as const,
-  );
-  expect(got.ids).toEqual(want);
-  expect(got.variant).toBe('wasm32 simd128 (compat), 1 thread: the compat build was asked for');
+  const got = await greedyOnFreshEngine({ device: 'wasm', wasmBuild: 'compat' });
+  expect(got.ids).toEqual(got.want);
+  expect(got.info.variant).toBe('wasm32 simd128 (compat), 1 thread: the compat build was asked for');
 });
 
 test('speed (logged, not asserted): prefill and decode tokens per second', async () => {
