@@ -82,9 +82,12 @@ test("abort stops a GPU stream; device 'webgpu' loads; 'wasm' still gives the CP
     }
   });
   expect(aborted).toEqual({ code: 'aborted', chunks: 2 });
+  // The Worker sees the abort at its next readback, so at most the decode step in flight
+  // finishes first: about 8 s on SwiftShader, 11.5 s seen on a busy CI machine. The 198 tokens
+  // left would take half an hour, so a minute still proves the answer stopped mid-way.
   const t0 = Date.now();
   expect((await page.evaluate(() => window.engine.tokenize('still here'))).length).toBeGreaterThan(0);
-  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(Date.now() - t0).toBeLessThan(60_000);
   await page.evaluate(() => window.engine.unload());
 
   const explicit = await page.evaluate(async (url) => {
