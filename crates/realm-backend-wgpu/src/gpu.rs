@@ -1,11 +1,19 @@
 //! The device context: adapter probe and tier choice, the error slot fed by wgpu's callbacks,
-//! the buffer pool, the uniform arena, the pipeline cache and the command recorder.
+//! the buffer pool, the uniform arena, the pipeline and bind group caches and the command
+//! recorder.
+//!
+//! Host cost matters as much as kernel time for small models: a decode step is hundreds of
+//! dispatches. So a step's dispatches share one compute pass (wgpu places the barriers between
+//! them), its parameters reach the GPU in one queue write per arena buffer at submit, and bind
+//! groups are reused: a decode step stages its parameters at the same arena offsets and binds
+//! the same pooled buffers as the step before, so its bind groups repeat.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use realm_core::{CoreError, Result};
+use realm_core::{CoreError, HostStat, Result};
 use realm_shaders::{Target, Tier, Variant};
 
 use crate::profile::Profiler;
@@ -86,14 +94,84 @@ impl Pool {
     }
 }
 
-/// Small per-op data (uniform parameters, token lists) written at distinct offsets of a few
-/// arena buffers: `queue.write_buffer` lands before the next submit, so every op of one step
-/// needs its own slice. The cursor returns to the start after each submit.
+/// Small per-op data (uniform parameters, token lists) at distinct offsets of a few arena
+/// buffers: every op of one step needs its own slice, since all of them run after the writes.
+/// Data is gathered in a host copy of each buffer and written once per buffer at submit. The
+/// cursor returns to the start after each submit, so a step that stages the same sizes in the
+/// same order as the last one uses the same offsets.
 #[derive(Default)]
 struct Arena {
     buffers: Vec<wgpu::Buffer>,
+    /// Host copy of each buffer and how many leading bytes of it this step wrote.
+    host: Vec<(Vec<u8>, usize)>,
     current: usize,
     offset: u64,
+}
+
+/// What a bind group binds: the kernel and each binding's buffer, offset and size (0: whole).
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    variant: Variant,
+    entries: Vec<(wgpu::Buffer, u64, u64)>,
+}
+
+/// Bind groups of the last two dispatching submits: a group used in one step and then in the
+/// next moves forward; the rest are dropped (with their references to buffers) a step later.
+#[derive(Default)]
+struct BindCache {
+    current: HashMap<BindKey, wgpu::BindGroup>,
+    previous: HashMap<BindKey, wgpu::BindGroup>,
+}
+
+/// The command encoder being recorded and, between copies, the compute pass its dispatches
+/// share (dropped, so ended, before the encoder is used for anything else).
+#[derive(Default)]
+struct Recorder {
+    pass: Option<wgpu::ComputePass<'static>>,
+    encoder: Option<wgpu::CommandEncoder>,
+    dispatches: u64,
+}
+
+impl Recorder {
+    fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
+        self.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        })
+    }
+}
+
+/// [`HostStat`] as counters (nanoseconds for the times).
+#[derive(Default)]
+struct HostCounters {
+    dispatches: AtomicU64,
+    submits: AtomicU64,
+    record_ns: AtomicU64,
+    submit_ns: AtomicU64,
+    made: AtomicU64,
+    reused: AtomicU64,
+}
+
+/// A host clock where there is one (not on wasm32-unknown-unknown, where `Instant` panics).
+struct Clock(#[cfg(not(target_family = "wasm"))] std::time::Instant);
+
+impl Clock {
+    fn start() -> Self {
+        Self(
+            #[cfg(not(target_family = "wasm"))]
+            std::time::Instant::now(),
+        )
+    }
+
+    fn add_to(&self, counter: &AtomicU64) {
+        #[cfg(not(target_family = "wasm"))]
+        counter.fetch_add(
+            u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        #[cfg(target_family = "wasm")]
+        let _ = counter;
+    }
 }
 
 /// A compiled kernel and its bind group layout.
@@ -122,8 +200,10 @@ pub(crate) struct Gpu {
     errors: Arc<Mutex<ErrorSlot>>,
     pool: Arc<Mutex<Pool>>,
     kernels: Mutex<HashMap<Variant, Arc<Kernel>>>,
-    encoder: Mutex<Option<wgpu::CommandEncoder>>,
+    groups: Mutex<BindCache>,
+    recorder: Mutex<Recorder>,
     arena: Mutex<Arena>,
+    host: HostCounters,
     /// Per-op timestamps (`REALM_PROFILE=1` on an adapter with `timestamp-query`).
     pub(crate) profiler: Option<Profiler>,
 }
@@ -172,8 +252,10 @@ impl Gpu {
             errors,
             pool: Arc::default(),
             kernels: Mutex::default(),
-            encoder: Mutex::default(),
+            groups: Mutex::default(),
+            recorder: Mutex::default(),
             arena: Mutex::default(),
+            host: HostCounters::default(),
             profiler: None,
         }
     }
@@ -262,15 +344,74 @@ impl Gpu {
                 mapped_at_creation: false,
             });
             a.buffers.push(b);
+            a.host.push((vec![0; ARENA_BYTES as usize], 0));
         }
         let (at, idx) = (a.offset, a.current);
         a.offset = (at + len).div_ceil(align) * align;
         let buffer = a.buffers[idx].clone();
-        drop(a);
-        if !data.is_empty() {
-            self.queue.write_buffer(&buffer, at, data);
-        }
+        let (host, used) = &mut a.host[idx];
+        let start = at as usize;
+        host[start..start + data.len()].copy_from_slice(data);
+        // Queue writes are whole 4-byte words.
+        *used = (*used).max((start + data.len()).div_ceil(4) * 4);
         Ok((buffer, at, len))
+    }
+
+    /// A bind group for `kernel` binding `entries` at bindings 0, 1, ...: the one the
+    /// previous step made for the same buffers where there is one.
+    fn bind_group(
+        &self,
+        v: Variant,
+        kernel: &Kernel,
+        entries: Vec<(wgpu::Buffer, u64, u64)>,
+    ) -> Result<wgpu::BindGroup> {
+        let key = BindKey { variant: v, entries };
+        let mut cache = lock(&self.groups, "bind group")?;
+        if let Some(g) = cache.current.get(&key) {
+            self.host.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(g.clone());
+        }
+        if let Some((key, g)) = cache.previous.remove_entry(&key) {
+            self.host.reused.fetch_add(1, Ordering::Relaxed);
+            cache.current.insert(key, g.clone());
+            return Ok(g);
+        }
+        let group = {
+            let resources: Vec<wgpu::BindGroupEntry<'_>> = key
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (buffer, offset, size))| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: *offset,
+                        size: NonZeroU64::new(*size),
+                    }),
+                })
+                .collect();
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &kernel.layout,
+                entries: &resources,
+            })
+        };
+        self.host.made.fetch_add(1, Ordering::Relaxed);
+        cache.current.insert(key, group.clone());
+        Ok(group)
+    }
+
+    /// Host cost of recording so far.
+    pub(crate) fn host_stats(&self) -> HostStat {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        HostStat {
+            dispatches: get(&self.host.dispatches),
+            submits: get(&self.host.submits),
+            record_seconds: get(&self.host.record_ns) as f64 * 1e-9,
+            submit_seconds: get(&self.host.submit_ns) as f64 * 1e-9,
+            bind_groups_made: get(&self.host.made),
+            bind_groups_reused: get(&self.host.reused),
+        }
     }
 
     fn kernel(&self, v: Variant) -> Result<Arc<Kernel>> {
@@ -337,50 +478,61 @@ impl Gpu {
                 backend: "wgpu",
             });
         }
+        let clock = Clock::start();
         let kernel = self.kernel(v)?;
-        let mut words = params.to_vec();
-        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let (ubuf, uoff, ulen) = self.stage(&bytes)?;
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &ubuf,
-                offset: uoff,
-                size: NonZeroU64::new(ulen),
-            }),
-        }];
-        for (i, b) in binds.iter().enumerate() {
-            let resource = match *b {
-                Bind::Whole(buf) => buf.as_entire_binding(),
-                Bind::Slice(buf, offset, size) => {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: buf,
-                        offset,
-                        size: NonZeroU64::new(size),
-                    })
-                }
-            };
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
+        let mut bytes = Vec::with_capacity(params.len().div_ceil(4).max(1) * 16);
+        for w in params {
+            bytes.extend_from_slice(&w.to_le_bytes());
         }
-        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &kernel.layout,
-            entries: &entries,
-        });
-        let mut enc = lock(&self.encoder, "record")?;
-        let enc = enc.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        });
-        let timestamp_writes = match &self.profiler {
-            Some(p) => p.next(v.name(), moved)?,
-            None => None,
-        };
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &group, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        bytes.resize(params.len().div_ceil(4).max(1) * 16, 0);
+        let (ubuf, uoff, ulen) = self.stage(&bytes)?;
+        let mut entries = Vec::with_capacity(binds.len() + 1);
+        entries.push((ubuf, uoff, ulen));
+        for b in binds {
+            entries.push(match *b {
+                Bind::Whole(buf) => (buf.clone(), 0, 0),
+                Bind::Slice(buf, offset, size) => (buf.clone(), offset, size),
+            });
+        }
+        let group = self.bind_group(v, &kernel, entries)?;
+        let mut rec = lock(&self.recorder, "record")?;
+        let rec = &mut *rec;
+        rec.dispatches += 1;
+        match &self.profiler {
+            // A pass per op: its timestamps bracket that op alone.
+            Some(p) => {
+                let timestamp_writes = p.next(v.name(), moved)?;
+                let enc = rec.encoder(&self.device);
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes,
+                });
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+            None => {
+                if rec.pass.is_none() {
+                    let pass = rec
+                        .encoder(&self.device)
+                        .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: None,
+                            timestamp_writes: None,
+                        })
+                        .forget_lifetime();
+                    rec.pass = Some(pass);
+                }
+                let Some(pass) = rec.pass.as_mut() else {
+                    return Err(CoreError::Backend { op: "record", detail: "no open pass".into() });
+                };
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+        }
+        drop(kernel);
+        self.host.dispatches.fetch_add(1, Ordering::Relaxed);
+        clock.add_to(&self.host.record_ns);
         Ok(())
     }
 
@@ -396,18 +548,38 @@ impl Gpu {
         if bytes == 0 {
             return Ok(());
         }
-        let mut enc = lock(&self.encoder, "record")?;
-        let enc = enc.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        });
-        enc.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, Some(bytes));
+        let mut rec = lock(&self.recorder, "record")?;
+        rec.encoder(&self.device).copy_buffer_to_buffer(
+            src,
+            src_offset,
+            dst,
+            dst_offset,
+            Some(bytes),
+        );
         Ok(())
     }
 
     /// Sends everything recorded (and every staged write) to the queue.
     pub(crate) fn submit(&self) -> Result<()> {
         self.check("submit")?;
-        let enc = lock(&self.encoder, "submit")?.take();
+        let clock = Clock::start();
+        let (enc, dispatches) = {
+            let mut rec = lock(&self.recorder, "submit")?;
+            rec.pass = None;
+            (rec.encoder.take(), std::mem::take(&mut rec.dispatches))
+        };
+        {
+            let mut a = lock(&self.arena, "submit")?;
+            let a = &mut *a;
+            for (buffer, (host, used)) in a.buffers.iter().zip(a.host.iter_mut()) {
+                if *used > 0 {
+                    self.queue.write_buffer(buffer, 0, &host[..*used]);
+                    *used = 0;
+                }
+            }
+            a.current = 0;
+            a.offset = 0;
+        }
         let mut timed = 0;
         if let Some(mut enc) = enc {
             if let Some(p) = &self.profiler {
@@ -415,13 +587,16 @@ impl Gpu {
             }
             self.queue.submit([enc.finish()]);
         }
+        if dispatches > 0 {
+            let mut g = lock(&self.groups, "submit")?;
+            g.previous = std::mem::take(&mut g.current);
+            drop(g);
+            self.host.submits.fetch_add(1, Ordering::Relaxed);
+            clock.add_to(&self.host.submit_ns);
+        }
         if let Some(p) = &self.profiler {
             p.collect(&self.device, timed)?;
         }
-        let mut a = lock(&self.arena, "submit")?;
-        a.current = 0;
-        a.offset = 0;
-        drop(a);
         self.check("submit")
     }
 }

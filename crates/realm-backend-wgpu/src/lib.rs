@@ -7,9 +7,11 @@
 //!   no-subgroup baseline always exists; [`WgpuConfig`] can force it.
 //! - **Weights** stay GGUF blocks (the WGSL quant includes read them in place), split at row
 //!   boundaries where a tensor exceeds the largest storage binding.
-//! - **Recording.** Every op is recorded into one command encoder (a compute pass per op);
-//!   [`realm_core::Backend::submit`] sends it. Per-op parameters go to a uniform arena; activations come
-//!   from a buffer pool; pipelines are cached by [`realm_shaders::Variant`].
+//! - **Recording.** Every op is recorded into one command encoder, the dispatches between
+//!   copies in one compute pass (a pass per op when profiling); [`realm_core::Backend::submit`]
+//!   sends it. Per-op parameters go to a uniform arena written once per submit; activations
+//!   come from a buffer pool; pipelines are cached by [`realm_shaders::Variant`] and bind groups
+//!   are reused from one step to the next.
 //! - **Readback** ([`realm_core::Backend::read`]) submits what is recorded with a copy and awaits the map.
 //! - **Errors.** wgpu reports validation errors, out-of-memory and device loss through
 //!   callbacks; they are kept and returned as [`CoreError`]s by the next op, submit or read.
@@ -28,7 +30,7 @@ pub use realm_shaders::Tier;
 pub use tensor::{WgpuKv, WgpuTensor};
 pub use weight::WgpuWeight;
 
-use realm_core::{CoreError, OpStat, Result};
+use realm_core::{CoreError, HostStat, OpStat, Result};
 
 use gpu::Gpu;
 
@@ -181,6 +183,11 @@ impl WgpuBackend {
     /// The tier in use.
     pub fn tier(&self) -> Tier {
         self.gpu.tier
+    }
+
+    /// What recording the GPU work has cost the host so far.
+    pub fn host_stats(&self) -> HostStat {
+        self.gpu.host_stats()
     }
 
     /// GPU time per op so far (slowest first) and the number of passes that ran untimed,

@@ -19,8 +19,8 @@ mod params;
 
 pub use error::{CoreError, Result, shape_err};
 pub use params::{
-    Activation, AttentionParams, BackendInfo, KvDesc, KvDtype, OpStat, RopeParams, RopeStyle,
-    SharedBytes, WeightDesc, WeightLayout,
+    Activation, AttentionParams, BackendInfo, HostStat, KvDesc, KvDtype, OpStat, RopeParams,
+    RopeStyle, SharedBytes, WeightDesc, WeightLayout,
 };
 pub use realm_quant::GgmlType;
 

@@ -136,3 +136,20 @@ pub struct OpStat {
     /// Bytes the op reads and writes, summed, where the op knows them (0 where not).
     pub bytes: u64,
 }
+
+/// What recording GPU work cost the host (the CPU side of a GPU backend), summed over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostStat {
+    /// Kernel dispatches recorded.
+    pub dispatches: u64,
+    /// Submits that carried at least one dispatch (a decode step is one).
+    pub submits: u64,
+    /// Host seconds spent recording dispatches (parameters, bind groups, commands), summed;
+    /// 0 where the platform has no clock (wasm).
+    pub record_seconds: f64,
+    /// Host seconds spent in submits (finishing the command buffer, queue writes, submit).
+    pub submit_seconds: f64,
+    /// Bind groups created, and reused from the previous step.
+    pub bind_groups_made: u64,
+    pub bind_groups_reused: u64,
+}

@@ -4,7 +4,7 @@
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
 #[cfg(feature = "wgpu")]
 use realm_backend_wgpu::{WgpuBackend, WgpuConfig};
-use realm_core::{Backend, BackendInfo, KvDtype, OpStat, SharedBytes};
+use realm_core::{Backend, BackendInfo, HostStat, KvDtype, OpStat, SharedBytes};
 use realm_gguf::Gguf;
 use realm_model::{Batch, Logits, Model, Scratch};
 
@@ -201,6 +201,15 @@ impl Device {
                 Ok((ops, untimed)) => Profile::Ops { ops, untimed },
                 Err(why) => Profile::Unavailable(why),
             },
+        }
+    }
+
+    /// What recording GPU work has cost the host so far (GPU backends only).
+    pub fn host_stats(&self) -> Option<HostStat> {
+        match self {
+            Device::Cpu(_) => None,
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(l) => Some(l.backend.host_stats()),
         }
     }
 

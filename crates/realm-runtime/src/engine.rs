@@ -103,6 +103,12 @@ impl Engine {
         self.device.profile()
     }
 
+    /// What recording GPU work has cost the host so far (the CPU side of a GPU backend:
+    /// dispatches, bind groups, submits), or `None` on the CPU backend.
+    pub fn host_stats(&self) -> Option<realm_core::HostStat> {
+        self.device.host_stats()
+    }
+
     /// The model's trained context length.
     pub fn n_ctx_train(&self) -> usize {
         self.config().hparams.context_length as usize

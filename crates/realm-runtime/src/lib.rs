@@ -16,7 +16,7 @@ pub use device::{
 };
 pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
-pub use realm_core::{KvDtype, OpStat};
+pub use realm_core::{HostStat, KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 pub use session::{Event, FinishReason, GenerateRequest, Generation, Session, SessionState};

@@ -108,9 +108,28 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         if a.n_gen > 0 {
             println!("tg{:<5} {tg_mean:>10.2} ± {tg_sd:.2} tok/s", a.n_gen);
         }
+        if let Some(h) = engine.host_stats() {
+            print_host(&h);
+        }
     }
     super::generate::print_profile(&engine);
     Ok(())
+}
+
+/// The host's side of a GPU run (all tests, warm-ups included).
+fn print_host(h: &realm_runtime::HostStat) {
+    let per = |secs: f64, n: u64| secs * 1e6 / n.max(1) as f64;
+    let groups = h.bind_groups_made + h.bind_groups_reused;
+    println!(
+        "host: {} dispatches in {} submits ({:.0} per submit); recording {:.2} µs per dispatch, \
+         submit {:.0} µs; bind groups {:.1}% reused",
+        h.dispatches,
+        h.submits,
+        h.dispatches as f64 / h.submits.max(1) as f64,
+        per(h.record_seconds, h.dispatches),
+        per(h.submit_seconds, h.submits),
+        100.0 * h.bind_groups_reused as f64 / groups.max(1) as f64,
+    );
 }
 
 /// Generate `n` tokens one at a time from an empty context; returns seconds.
