@@ -101,6 +101,24 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn embed_ids(&self, table: &CpuWeight, ids: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        const OP: &str = "embed_ids";
+        check::same_shape(OP, "ids", ids.shape(), (out.rows, 1))?;
+        let tokens = ids
+            .data
+            .iter()
+            .map(|&v| {
+                // Ids are exact f32 integers below 2^24.
+                if (0.0..16_777_216.0).contains(&v) && v.fract() == 0.0 {
+                    Ok(v as u32)
+                } else {
+                    Err(shape_err(OP, format!("{v} is not a token id")))
+                }
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        self.embed(table, &tokens, out)
+    }
+
     fn rms_norm(
         &self,
         x: &CpuTensor,
@@ -317,7 +335,7 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> {
+    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
         std::future::ready(Ok(t.data.clone()))
     }
 }

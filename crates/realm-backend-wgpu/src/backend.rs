@@ -218,10 +218,32 @@ impl Backend for WgpuBackend {
             let bytes: Vec<u8> = pairs.iter().flat_map(|w| w.to_le_bytes()).collect();
             let (buf, off, len) = self.gpu.stage(&bytes)?;
             let n_pairs = pairs.len() / 2;
-            let params = [u(OP, n_pairs)?, u(OP, table.cols)?, u(OP, table.row_bytes)?, 0];
+            let params = [u(OP, n_pairs)?, u(OP, table.cols)?, u(OP, table.row_bytes)?, 0, 0, 0];
             let binds =
                 [Bind::Whole(&c.buffer), Bind::Slice(&buf, off, len), Bind::Whole(out.buffer())];
             self.each(v, n_pairs * table.cols, &params, &binds)?;
+        }
+        Ok(())
+    }
+
+    fn embed_ids(&self, table: &WgpuWeight, ids: &WgpuTensor, out: &mut WgpuTensor) -> Result<()> {
+        const OP: &str = "embed_ids";
+        check::same_shape(OP, "ids", (ids.rows, ids.cols), (out.rows, 1))?;
+        check::same_shape(OP, "out", (out.rows, out.cols), (out.rows, table.cols))?;
+        let v = self.v(Op::Embed, Some(table.format), None);
+        // Each buffer of a split table writes the rows whose id falls in it.
+        for c in &table.chunks {
+            let params = [
+                u(OP, out.rows)?,
+                u(OP, table.cols)?,
+                u(OP, table.row_bytes)?,
+                1,
+                u(OP, c.row0)?,
+                u(OP, c.rows)?,
+            ];
+            let binds =
+                [Bind::Whole(&c.buffer), Bind::Whole(ids.buffer()), Bind::Whole(out.buffer())];
+            self.each(v, out.rows * table.cols, &params, &binds)?;
         }
         Ok(())
     }
@@ -486,7 +508,11 @@ impl Backend for WgpuBackend {
         self.gpu.submit()
     }
 
-    fn read(&self, t: &WgpuTensor) -> impl Future<Output = Result<Vec<f32>>> {
+    fn queues_work(&self) -> bool {
+        true
+    }
+
+    fn read(&self, t: &WgpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
         readback::read(&self.gpu, t)
     }
 }

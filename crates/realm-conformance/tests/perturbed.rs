@@ -52,6 +52,10 @@ impl Backend for Perturbed {
         // Inputs reach the backend through embed: perturb only tables that are not inputs.
         if table.shape().0 == 16 { self.touch("embed", out) } else { Ok(()) }
     }
+    fn embed_ids(&self, table: &CpuWeight, ids: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
+        self.inner.embed_ids(table, ids, out)?;
+        if table.shape().0 == 16 { self.touch("embed_ids", out) } else { Ok(()) }
+    }
     fn rms_norm(
         &self,
         x: &CpuTensor,
@@ -141,7 +145,7 @@ impl Backend for Perturbed {
     fn submit(&self) -> Result<()> {
         self.inner.submit()
     }
-    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> {
+    fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
         self.inner.read(t)
     }
 }

@@ -61,6 +61,17 @@ pub trait Backend {
     /// `out[i] = dequant(table row tokens[i])` for each token. `out` is `[tokens.len(), n_embd]`.
     fn embed(&self, table: &Self::Weight, tokens: &[u32], out: &mut Self::Tensor) -> Result<()>;
 
+    /// [`Backend::embed`] of token ids held on the device: `ids = [n, 1]` as f32 values, as
+    /// [`Backend::argmax`] writes them, so a decode step can take the previous step's greedy
+    /// token without a round trip to the host. An id outside the table is an error where the
+    /// backend can see it (the CPU); a GPU backend leaves that row unwritten.
+    fn embed_ids(
+        &self,
+        table: &Self::Weight,
+        ids: &Self::Tensor,
+        out: &mut Self::Tensor,
+    ) -> Result<()>;
+
     /// RMSNorm over groups of `group` consecutive values of each row (`group = cols` for a plain
     /// norm, `group = head_dim` for per-head q/k norms), times `weight[group]`.
     fn rms_norm(
@@ -136,6 +147,14 @@ pub trait Backend {
     /// End the current step: everything recorded so far is sent to the device.
     fn submit(&self) -> Result<()>;
 
-    /// Read a tensor back (after the ops that write it were submitted).
-    fn read(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>>;
+    /// Whether ops are queued and run later (a GPU), rather than run as they are recorded: then
+    /// recording the next step while the device runs this one overlaps the two.
+    fn queues_work(&self) -> bool {
+        false
+    }
+
+    /// Read a tensor back (after the ops that write it were submitted). The read starts when
+    /// this is called; the future borrows nothing, so more work can be recorded (and the
+    /// tensor written again) while it is pending.
+    fn read(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>> + use<Self>;
 }

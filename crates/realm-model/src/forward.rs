@@ -140,11 +140,50 @@ impl<B: Backend> Model<B> {
         if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(ModelError::BadToken { id, n_vocab: c.n_vocab });
         }
+        b.embed(&self.token_embd, tokens, &mut s.x)?;
+        self.blocks(b, kv, start_pos, which, s)
+    }
+
+    /// [`Model::forward`] of one token at `start_pos` whose id is on the device: `ids = [1, 1]`
+    /// as [`Backend::argmax`] wrote it (the previous step's greedy token), so the step can be
+    /// recorded before that token is read back. `s` must have been made for one token.
+    pub fn forward_device_token<'s>(
+        &self,
+        b: &B,
+        kv: &mut B::Kv,
+        n_ctx: usize,
+        ids: &B::Tensor,
+        start_pos: usize,
+        s: &'s mut Scratch<B>,
+    ) -> Result<&'s [B::Tensor]> {
+        if s.n != 1 {
+            return Err(realm_core::shape_err(
+                "forward_device_token",
+                format!("scratch for {} tokens, one token", s.n),
+            )
+            .into());
+        }
+        if start_pos + 1 > n_ctx {
+            return Err(ModelError::ContextExceeded { needed: start_pos + 1, n_ctx });
+        }
+        b.embed_ids(&self.token_embd, ids, &mut s.x)?;
+        self.blocks(b, kv, start_pos, Logits::Last, s)
+    }
+
+    /// The block stack and the output head over the embedded rows in `s.x`.
+    fn blocks<'s>(
+        &self,
+        b: &B,
+        kv: &mut B::Kv,
+        start_pos: usize,
+        which: Logits,
+        s: &'s mut Scratch<B>,
+    ) -> Result<&'s [B::Tensor]> {
+        let c = &self.config;
+        let n = s.n;
         let h = &c.hparams;
         let (e, eps) = (c.n_embd(), h.rms_eps);
         let hd = h.head_dim_k as usize;
-
-        b.embed(&self.token_embd, tokens, &mut s.x)?;
         if let Some(scale) = c.embed_scale {
             b.scale(&mut s.x, scale)?;
         }

@@ -131,8 +131,21 @@ pub(crate) struct State<B: Backend> {
     n_ctx: usize,
     /// Buffers for the last batch size used (prefill chunks share a size; decode uses 1).
     scratch: Vec<Scratch<B>>,
-    /// `[1, 1]`: the argmax of the last logits (greedy decoding reads back only this).
-    argmax: Option<B::Tensor>,
+    /// `[1, 1]` tensors: the argmax of the last logits (greedy decoding reads back only this)
+    /// is in slot `argmax_last`; a chained step reads it and writes the other slot.
+    argmax: [Option<B::Tensor>; 2],
+    argmax_last: usize,
+}
+
+/// The argmax read of a step already submitted: the next token id, once the device has it.
+pub type PendingId = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32>>>>;
+
+fn to_id(v: &[f32]) -> Result<u32> {
+    match v {
+        // Indices below 2^24 are exact in f32; vocabularies are far smaller.
+        [id] if *id >= 0.0 && *id < 16_777_216.0 => Ok(*id as u32),
+        other => Err(RuntimeError::Invalid(format!("argmax returned {other:?}"))),
+    }
 }
 
 /// What an evaluation returns.
@@ -243,10 +256,30 @@ impl Device {
         max_batch: usize,
     ) -> Result<u32> {
         let v = self.run(st, tokens, start_pos, Want::Argmax, max_batch).await?;
-        match v.as_slice() {
-            // Indices below 2^24 are exact in f32; vocabularies are far smaller.
-            [id] if *id >= 0.0 && *id < 16_777_216.0 => Ok(*id as u32),
-            other => Err(RuntimeError::Invalid(format!("argmax returned {other:?}"))),
+        to_id(&v)
+    }
+
+    /// Whether [`Device::decode_chained`] overlaps steps: the backend queues its work (a GPU),
+    /// so the next step can be recorded while this one runs.
+    pub fn chains(&self) -> bool {
+        match self {
+            Device::Cpu(l) => l.backend.queues_work(),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(l) => l.backend.queues_work(),
+        }
+    }
+
+    /// Records and submits a one-token greedy step at `pos` whose token is the argmax of the
+    /// last evaluation ([`Device::eval_argmax`] or a chained step), still on the device, and
+    /// starts reading this step's argmax. The caller records the step after this one while the
+    /// device runs it, and reads the id it was fed from the previous step's read.
+    pub fn decode_chained(&self, st: &mut DeviceState, pos: usize) -> Result<PendingId> {
+        match (self, st) {
+            (Device::Cpu(l), DeviceState::Cpu(s)) => l.decode_chained(s, pos),
+            #[cfg(feature = "wgpu")]
+            (Device::Wgpu(l), DeviceState::Wgpu(s)) => l.decode_chained(s, pos),
+            #[allow(unreachable_patterns)]
+            _ => Err(RuntimeError::Invalid("session state from another backend".into())),
         }
     }
 
@@ -283,7 +316,72 @@ async fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
 impl<B: Backend> Loaded<B> {
     fn new_state(&self, n_ctx: usize, kv_dtype: KvDtype) -> Result<State<B>> {
         let kv = self.backend.kv_cache(self.model.kv_desc(n_ctx, kv_dtype))?;
-        Ok(State { kv, n_ctx, scratch: Vec::new(), argmax: None })
+        Ok(State { kv, n_ctx, scratch: Vec::new(), argmax: [None, None], argmax_last: 0 })
+    }
+
+    /// The scratch buffers for batches of `n` (made on first use; two sizes are kept).
+    fn scratch_for<'s>(&self, st: &'s mut State<B>, n: usize) -> Result<&'s mut Scratch<B>> {
+        if !st.scratch.iter().any(|s| s.len() == n) {
+            if st.scratch.len() >= 2 {
+                st.scratch.remove(0);
+            }
+            st.scratch.push(self.model.scratch(&self.backend, n)?);
+        }
+        st.scratch
+            .iter_mut()
+            .find(|s| s.len() == n)
+            .ok_or_else(|| RuntimeError::Invalid("scratch buffer missing".into()))
+    }
+
+    /// Argmax slot `i`, made on first use.
+    fn argmax_slot(&self, st: &mut State<B>, i: usize) -> Result<()> {
+        if st.argmax[i].is_none() {
+            st.argmax[i] = Some(self.backend.tensor(1, 1)?);
+        }
+        Ok(())
+    }
+
+    fn decode_chained(&self, st: &mut State<B>, pos: usize) -> Result<PendingId>
+    where
+        B: 'static,
+    {
+        let (src, dst) = (st.argmax_last, 1 - st.argmax_last);
+        self.argmax_slot(st, dst)?;
+        let n_ctx = st.n_ctx;
+        // The scratch is taken out while the forward borrows it with the KV cache.
+        let mut s = match st.scratch.iter().position(|s| s.len() == 1) {
+            Some(i) => st.scratch.remove(i),
+            None => self.model.scratch(&self.backend, 1)?,
+        };
+        let result = (|| {
+            let [a, b] = &mut st.argmax;
+            let (ids, out) = match (src, a, b) {
+                (0, Some(a), Some(b)) => (&*a, b),
+                (1, Some(a), Some(b)) => (&*b, a),
+                _ => return Err(RuntimeError::Invalid("no argmax to chain from".into())),
+            };
+            let logits = self.model.forward_device_token(
+                &self.backend,
+                &mut st.kv,
+                n_ctx,
+                ids,
+                pos,
+                &mut s,
+            )?;
+            let last = logits
+                .last()
+                .ok_or_else(|| RuntimeError::Invalid("forward returned no logits".into()))?;
+            self.backend.argmax(last, out)?;
+            self.backend.submit()?;
+            Ok(self.backend.read(out))
+        })();
+        st.scratch.push(s);
+        if st.scratch.len() > 2 {
+            st.scratch.remove(0);
+        }
+        let read = result?;
+        st.argmax_last = dst;
+        Ok(Box::pin(async move { to_id(&read.await?) }))
     }
 
     async fn eval(
@@ -307,12 +405,9 @@ impl<B: Backend> Loaded<B> {
             let read = all || last;
             let pos = start_pos + i * max_batch;
             let n = chunk.len();
-            if !st.scratch.iter().any(|s| s.len() == n) {
-                if st.scratch.len() >= 2 {
-                    st.scratch.remove(0);
-                }
-                st.scratch.push(self.model.scratch(&self.backend, n)?);
-            }
+            let n_ctx = st.n_ctx;
+            // Disjoint borrows of the state: the scratch and the KV cache.
+            self.scratch_for(st, n)?;
             let s = st
                 .scratch
                 .iter_mut()
@@ -320,17 +415,17 @@ impl<B: Backend> Loaded<B> {
                 .ok_or_else(|| RuntimeError::Invalid("scratch buffer missing".into()))?;
             let logits = if all { Logits::All } else { Logits::Last };
             let batch = Batch { tokens: chunk, start_pos: pos, logits };
-            let logits = self.model.forward(&self.backend, &mut st.kv, st.n_ctx, &batch, s)?;
+            let logits = self.model.forward(&self.backend, &mut st.kv, n_ctx, &batch, s)?;
             if !read {
                 self.backend.submit()?;
                 continue;
             }
             if want == Want::Argmax {
-                let am = match st.argmax.take() {
+                let slot = st.argmax_last;
+                let am = match &mut st.argmax[slot] {
                     Some(t) => t,
-                    None => self.backend.tensor(1, 1)?,
+                    None => st.argmax[slot].insert(self.backend.tensor(1, 1)?),
                 };
-                let am = st.argmax.insert(am);
                 let last_logits = logits
                     .last()
                     .ok_or_else(|| RuntimeError::Invalid("forward returned no logits".into()))?;

@@ -8,7 +8,7 @@ use realm_sampling::{Sampler, SamplingParams, StopScan, StopStrings};
 use realm_tokenizer::StreamDecoder;
 
 use crate::block_on::run_sync;
-use crate::device::DeviceState;
+use crate::device::{DeviceState, PendingId};
 use crate::engine::Engine;
 use crate::error::{Result, RuntimeError};
 
@@ -57,6 +57,8 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Render special tokens (e.g. `<|im_end|>`) in the text.
     pub special_text: bool,
+    /// Keep generating past end-of-generation tokens (benchmarks; llama.cpp's `--ignore-eos`).
+    pub ignore_eog: bool,
 }
 
 /// The result of a generation.
@@ -235,6 +237,12 @@ impl<'e> Session<'e> {
         let mut tokens = Vec::new();
         let mut text = String::new();
         let mut emitted = 0;
+        // Greedy decoding on a backend that queues its work (a GPU) runs one step ahead: the
+        // step that feeds token t back is recorded and submitted, taking t from the device,
+        // before t is read and checked, so the host's recording overlaps the device's work. When
+        // t ends the answer, that step is dropped unread: its KV entry lies past `cached`.
+        let chain = argmax && self.engine.device.chains();
+        let mut ahead: Option<PendingId> = None;
         let finish = loop {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 break FinishReason::Cancelled;
@@ -248,7 +256,11 @@ impl<'e> Session<'e> {
             };
             sampler.accept(id);
             tokens.push(id);
-            if tok.is_eog(id) {
+            let pos = self.cached.len();
+            if chain && tokens.len() < req.max_tokens && pos < self.n_ctx {
+                ahead = Some(self.engine.device.decode_chained(&mut self.state, pos)?);
+            }
+            if !req.ignore_eog && tok.is_eog(id) {
                 break FinishReason::Eog;
             }
             text.push_str(&decoder.push(tok, id));
@@ -263,11 +275,13 @@ impl<'e> Session<'e> {
                     emitted = safe_len.max(emitted);
                 }
             }
-            if self.cached.len() >= self.n_ctx {
+            if pos >= self.n_ctx {
                 break FinishReason::ContextFull;
             }
-            let pos = self.cached.len();
-            next = self.eval_next(&[id], pos, argmax, 1).await?;
+            next = match ahead.take() {
+                Some(step) => Next::Id(step.await?),
+                None => self.eval_next(&[id], pos, argmax, 1).await?,
+            };
             self.cached.push(id);
         };
         if finish != FinishReason::Stop {

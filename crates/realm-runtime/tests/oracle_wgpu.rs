@@ -82,3 +82,40 @@ fn gemma3_on_wgpu_matches_llama_cpp() {
         ],
     );
 }
+
+/// Greedy decoding on a GPU records each step before the previous token is read back (the
+/// step takes its token from the device's argmax). It must pick exactly what one-step-at-a-time
+/// argmax evaluation picks, and a step recorded ahead and then dropped (a stop string ended
+/// the answer) must leave the session's cache consistent for the next request.
+#[test]
+fn chained_greedy_steps_match_one_at_a_time_and_keep_the_cache_consistent() {
+    use realm_runtime::{FinishReason, GenerateRequest, KvDtype, SamplingParams, Session};
+    let Some(e) = wgpu_engine(SMOLLM2) else { return };
+    let greedy = |prompt: Vec<u32>, n: usize| GenerateRequest {
+        prompt,
+        max_tokens: n,
+        sampling: SamplingParams::greedy(),
+        stop: vec![],
+        special_text: false,
+        ignore_eog: false,
+    };
+    let prompt = e.tokenizer().tokenize("The capital of France is", true, false);
+    let mut s = Session::new(&e, 128, KvDtype::F16).unwrap();
+    let out = s.generate(&greedy(prompt.clone(), 6), None, |_| {}).unwrap();
+    assert_eq!(out.tokens.len(), 6);
+    let mut one = Session::new(&e, 128, KvDtype::F16).unwrap();
+    let mut seq = prompt.clone();
+    for &want in &out.tokens {
+        let (id, _) = one.prefill_argmax(&seq).unwrap();
+        assert_eq!(id, want, "chained greedy ids {:?} differ at {}", out.tokens, seq.len());
+        seq.push(want);
+    }
+    // Stop at the second word: the step recorded ahead of it is dropped unread.
+    let word = out.text.split_whitespace().nth(1).unwrap().to_string();
+    let mut req = greedy(prompt.clone(), 6);
+    req.stop = vec![word.clone()];
+    let stopped = s.generate(&req, None, |_| {}).unwrap();
+    assert_eq!(stopped.finish, FinishReason::Stop, "{:?} should stop at {word:?}", stopped.text);
+    let again = s.generate(&greedy(prompt, 6), None, |_| {}).unwrap();
+    assert_eq!(again.tokens, out.tokens, "the cache after a dropped step gives other tokens");
+}

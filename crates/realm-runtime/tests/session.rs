@@ -22,6 +22,7 @@ fn greedy(prompt: Vec<u32>, n: usize) -> GenerateRequest {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         special_text: false,
+        ignore_eog: false,
     }
 }
 

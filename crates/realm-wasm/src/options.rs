@@ -68,6 +68,7 @@ impl CompletionOptions {
             sampling: self.sampling(),
             stop: self.stop.clone(),
             special_text: self.special_text,
+            ignore_eog: false,
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Run the tg test as greedy generation (the serving path: the argmax stays on the device,
+    /// 4 bytes come back per token, and on a GPU each step is recorded while the previous one
+    /// runs) instead of feeding llama-bench's tokens and reading every logit back.
+    #[arg(long)]
+    greedy: bool,
 }
 
 /// Mean and sample standard deviation.
@@ -75,7 +80,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             }
         }
         if a.n_gen > 0 {
-            let secs = decode_run(&mut s, a.n_gen, n_vocab)?;
+            let secs = if a.greedy {
+                greedy_run(&mut s, a.n_gen, n_vocab)?
+            } else {
+                decode_run(&mut s, a.n_gen, n_vocab)?
+            };
             if rep > 0 {
                 tg.push(a.n_gen as f64 / secs);
             }
@@ -90,7 +99,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             json!({
                 "model": a.run.model.display().to_string(), "backend": info.name, "device": info.device,
                 "details": info.details, "threads": a.run.threads, "n_prompt": a.n_prompt, "n_gen": a.n_gen,
-                "repetitions": a.reps, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "pp_runs": pp,
+                "repetitions": a.reps, "tg_mode": if a.greedy { "greedy" } else { "fed" }, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "pp_runs": pp,
                 "tg_tok_s": tg_mean, "tg_tok_s_sd": tg_sd, "tg_runs": tg,
             })
         );
@@ -106,7 +115,8 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             println!("pp{:<5} {pp_mean:>10.2} ± {pp_sd:.2} tok/s", a.n_prompt);
         }
         if a.n_gen > 0 {
-            println!("tg{:<5} {tg_mean:>10.2} ± {tg_sd:.2} tok/s", a.n_gen);
+            let mode = if a.greedy { " (greedy)" } else { "" };
+            println!("tg{:<5} {tg_mean:>10.2} ± {tg_sd:.2} tok/s{mode}", a.n_gen);
         }
         if let Some(h) = engine.host_stats() {
             print_host(&h);
@@ -141,6 +151,31 @@ fn decode_run(s: &mut Session<'_>, n: usize, n_vocab: usize) -> anyhow::Result<f
         s.prefill(&toks[..=i]).with_context(|| format!("decode step {i} (token {tok})"))?;
     }
     Ok(t.elapsed().as_secs_f64())
+}
+
+/// Greedy generation of `n` tokens after a one-token prompt, past end-of-generation tokens;
+/// returns seconds (the prompt's step included, so `n` forward passes as in `decode_run`).
+fn greedy_run(s: &mut Session<'_>, n: usize, n_vocab: usize) -> anyhow::Result<f64> {
+    let req = realm_runtime::GenerateRequest {
+        prompt: bench_tokens(1, n_vocab),
+        max_tokens: n,
+        sampling: realm_runtime::SamplingParams::greedy(),
+        stop: vec![],
+        special_text: false,
+        ignore_eog: true,
+    };
+    s.reset();
+    let t = Instant::now();
+    let out = s.generate(&req, None, |_| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    if out.tokens.len() != n {
+        bail!(
+            "greedy generation stopped after {} of {n} tokens ({:?})",
+            out.tokens.len(),
+            out.finish
+        );
+    }
+    Ok(secs)
 }
 
 #[derive(clap::Args)]

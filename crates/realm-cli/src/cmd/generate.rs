@@ -190,6 +190,7 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         sampling: a.sample.params(0.0),
         stop: a.stop.clone(),
         special_text: false,
+        ignore_eog: false,
     };
     let stdout = std::io::stdout();
     let out = s.generate(&req, Some(interrupt_flag()), |e| {
@@ -264,6 +265,7 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
             sampling: a.sample.params(SamplingParams::default().temperature),
             stop: Vec::new(),
             special_text: false,
+            ignore_eog: false,
         };
         flag.store(false, Ordering::Relaxed);
         let out = s.generate(&req, Some(flag), |e| {

@@ -16,7 +16,14 @@ pub(crate) fn embed<B: Backend>(cx: &mut Cx<'_, B>) {
             let (mut b, mut o) = cx.output(tokens.len(), cols)?;
             ok("embed", "backend", cx.b.embed(&tb, &tokens, &mut b))?;
             ok("embed", "oracle", cx.o.embed(&to, &tokens, &mut o))?;
-            cx.compare(&name, Check::Embed(ty), &b, &o)
+            cx.compare(&name, Check::Embed(ty), &b, &o)?;
+            // The same ids held on the device, as argmax leaves them.
+            let ids: Vec<f32> = tokens.iter().map(|&t| t as f32).collect();
+            let (ib, io) = cx.input(tokens.len(), 1, &ids)?;
+            let (mut b, mut o) = cx.output(tokens.len(), cols)?;
+            ok("embed_ids", "backend", cx.b.embed_ids(&tb, &ib, &mut b))?;
+            ok("embed_ids", "oracle", cx.o.embed_ids(&to, &io, &mut o))?;
+            cx.compare(&format!("embed_ids {}", ty.name()), Check::Embed(ty), &b, &o)
         });
     }
 }

@@ -136,6 +136,7 @@ pub fn check(
                 sampling: SamplingParams::greedy(),
                 stop: vec![],
                 special_text: false,
+                ignore_eog: false,
             };
             let out = s.generate(&req, None, |_| {}).unwrap();
             let got = &out.tokens[..out.tokens.len().min(robust)];
