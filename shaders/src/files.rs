@@ -15,6 +15,8 @@ wgsl!(
     "common/math.wgsl",
     "common/kscale.wgsl",
     "common/iq4_codebook.wgsl",
+    "common/act.wgsl",
+    "common/epilogue.wgsl",
     "quant/f32.wgsl",
     "quant/f16.wgsl",
     "quant/bf16.wgsl",

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use realm_core::{
-    Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, KvDtype, Result,
-    RopeParams, WeightDesc, check, shape_err,
+    Activation, AttentionParams, Backend, BackendInfo, CoreError, Epilogue, KvDesc, KvDtype,
+    Result, RopeParams, WeightDesc, check, shape_err,
 };
 use realm_shaders::{ElementwiseKind, KvFormat, Op, Variant, WeightFormat, variant};
 
@@ -69,18 +69,48 @@ impl WgpuBackend {
         self.gpu.dispatch_moving(v, params, binds, groups, bytes)
     }
 
+    /// The shape checks of a matmul; the bias as an f32 buffer.
+    fn matmul_checks<'a>(
+        &self,
+        op: &'static str,
+        w: &WgpuWeight,
+        bias: Option<&'a WgpuWeight>,
+        x: &WgpuTensor,
+        out: &WgpuTensor,
+    ) -> Result<Option<&'a wgpu::Buffer>> {
+        if x.cols != w.cols {
+            return Err(shape_err(op, format!("x has {} columns, the weight {}", x.cols, w.cols)));
+        }
+        check::same_shape(op, "out", (out.rows, out.cols), (x.rows, w.rows))?;
+        match bias {
+            Some(b) if b.numel() != w.rows => {
+                Err(shape_err(op, format!("bias of {} for {} outputs", b.numel(), w.rows)))
+            }
+            Some(b) => Ok(Some(self.vector(op, b, w.rows)?)),
+            None => Ok(None),
+        }
+    }
+
     fn matmul_chunks(
         &self,
         w: &WgpuWeight,
         bias: Option<&wgpu::Buffer>,
         x: &WgpuTensor,
         out: &WgpuTensor,
+        fused: Fused<'_>,
     ) -> Result<()> {
         const OP: &str = "matmul";
         let n = x.rows;
         let op = if n <= MATVEC_MAX_ROWS { Op::Matvec } else { Op::Matmul };
+        if fused.norm.is_some() && op != Op::Matvec {
+            return Err(CoreError::Backend {
+                op: OP,
+                detail: "a fused norm needs the matvec kernel".into(),
+            });
+        }
         let v = self.v(op, Some(w.format), None);
         let bias_buf = bias.unwrap_or(x.buffer());
+        let (norm_buf, eps) = fused.norm.unwrap_or((x.buffer(), 0.0));
         for c in &w.chunks {
             let params = [
                 u(OP, c.rows)?,
@@ -90,14 +120,23 @@ impl WgpuBackend {
                 u(OP, c.row0)?,
                 u32::from(bias.is_some()),
                 u(OP, n)?,
+                fused.epilogue,
+                u32::from(fused.norm.is_some()),
+                eps.to_bits(),
+                0,
                 0,
             ];
-            let binds = [
+            // Unused bindings get x (read-only, like them).
+            let mut binds = vec![
                 Bind::Whole(&c.buffer),
                 Bind::Whole(x.buffer()),
                 Bind::Whole(out.buffer()),
                 Bind::Whole(bias_buf),
+                Bind::Whole(fused.aux.unwrap_or(x.buffer())),
             ];
+            if op == Op::Matvec {
+                binds.push(Bind::Whole(norm_buf));
+            }
             let groups = if op == Op::Matvec {
                 let mut g = flat(c.rows.div_ceil(4))?;
                 g[2] = u(OP, n)?;
@@ -105,12 +144,24 @@ impl WgpuBackend {
             } else {
                 [u(OP, c.rows.div_ceil(32))?, u(OP, n.div_ceil(32))?, 1]
             };
-            // Weight blocks, the activations read and the outputs written.
-            let bytes = (c.rows * w.row_bytes + n * w.cols * 4 + n * c.rows * 4) as u64;
+            // Weight blocks, the activations read and the outputs written (and read, for an
+            // epilogue that reads the output or a gate).
+            let out_passes = if fused.epilogue == 0 { 1 } else { 2 };
+            let bytes =
+                (c.rows * w.row_bytes + n * w.cols * 4 + out_passes * n * c.rows * 4) as u64;
             self.gpu.dispatch_moving(v, &params, &binds, groups, bytes)?;
         }
         Ok(())
     }
+}
+
+/// What a matmul dispatch fuses: the epilogue's code (as common/epilogue.wgsl numbers it) and
+/// its gate, and a norm folded in (matvec only).
+#[derive(Default, Clone, Copy)]
+struct Fused<'a> {
+    epilogue: u32,
+    aux: Option<&'a wgpu::Buffer>,
+    norm: Option<(&'a wgpu::Buffer, f32)>,
 }
 
 impl Backend for WgpuBackend {
@@ -289,19 +340,49 @@ impl Backend for WgpuBackend {
         x: &WgpuTensor,
         out: &mut WgpuTensor,
     ) -> Result<()> {
-        const OP: &str = "matmul";
-        if x.cols != w.cols {
-            return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
-        }
-        check::same_shape(OP, "out", (out.rows, out.cols), (x.rows, w.rows))?;
-        let bias = match bias {
-            Some(b) if b.numel() != w.rows => {
-                return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
+        let bias = self.matmul_checks("matmul", w, bias, x, out)?;
+        self.matmul_chunks(w, bias, x, out, Fused::default())
+    }
+
+    fn fuses_norm(&self, rows: usize) -> bool {
+        rows <= MATVEC_MAX_ROWS
+    }
+
+    fn matmul_fused(
+        &self,
+        w: &WgpuWeight,
+        bias: Option<&WgpuWeight>,
+        x: &WgpuTensor,
+        norm: Option<(&WgpuWeight, f32)>,
+        then: Epilogue<'_, WgpuTensor>,
+        out: &mut WgpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "matmul_fused";
+        let bias = self.matmul_checks(OP, w, bias, x, out)?;
+        let mut fused = match then {
+            Epilogue::Store => Fused::default(),
+            Epilogue::Add => Fused { epilogue: 1, ..Fused::default() },
+            Epilogue::Glu { gate, act } => {
+                check::same_shape(OP, "gate", (gate.rows, gate.cols), (out.rows, out.cols))?;
+                let epilogue = match act {
+                    Activation::Silu => 2,
+                    Activation::GeluTanh => 3,
+                };
+                Fused { epilogue, aux: Some(gate.buffer()), norm: None }
             }
-            Some(b) => Some(self.vector(OP, b, w.rows)?),
-            None => None,
         };
-        self.matmul_chunks(w, bias, x, out)
+        match norm {
+            Some((nw, eps)) if self.fuses_norm(x.rows) => {
+                fused.norm = Some((self.vector(OP, nw, x.cols)?, eps));
+                self.matmul_chunks(w, bias, x, out, fused)
+            }
+            Some((nw, eps)) => {
+                let mut normed = self.tensor(x.rows, x.cols)?;
+                self.rms_norm(x, nw, x.cols, eps, &mut normed)?;
+                self.matmul_chunks(w, bias, &normed, out, fused)
+            }
+            None => self.matmul_chunks(w, bias, x, out, fused),
+        }
     }
 
     fn rope(&self, x: &mut WgpuTensor, p: &RopeParams) -> Result<()> {

@@ -17,6 +17,8 @@
 //!   Attention reads the same f16 cache values as the oracle and accumulates in f32; a
 //!   backend that accumulates in f16 needs ggml's flash-attention budget (5e-4) — say so
 //!   here rather than loosening this entry.
+//! - **Fused matmul** (a norm before, a residual add or a GLU after): the matmul's budget, or
+//!   the transcendentals' for float weights, since a GLU's activation is part of it.
 //! - **Quantized-weight matmul**: the fast paths quantize activations to 8 bits (as llama.cpp
 //!   does) while the oracle keeps them in f32. Half a step of 1/127 of each block's largest
 //!   value gives `nmse ≈ 1/(4 · 127²) ≈ 1.6e-5` on uniform data; the budget is 5e-4, ggml's
@@ -36,6 +38,8 @@ pub enum Check {
     Embed(GgmlType),
     RmsNorm,
     Matmul(GgmlType),
+    /// `matmul_fused`: a matmul with a norm before it and an add or a GLU after it.
+    MatmulFused(GgmlType),
     Rope,
     Attention,
     Glu,
@@ -68,6 +72,9 @@ pub fn tolerance(check: Check) -> Tol {
         Check::Embed(_) | Check::RmsNorm => REORDERED,
         Check::Matmul(T::F32 | T::F16 | T::BF16) => REORDERED,
         Check::Matmul(_) => QUANT_ACTIVATIONS,
+        // A GLU epilogue brings in the transcendentals' budget.
+        Check::MatmulFused(T::F32 | T::F16 | T::BF16) => TRANSCENDENTAL,
+        Check::MatmulFused(_) => QUANT_ACTIVATIONS,
         Check::Rope | Check::Glu | Check::Softcap | Check::Attention => TRANSCENDENTAL,
     }
 }

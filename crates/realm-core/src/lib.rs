@@ -19,8 +19,8 @@ mod params;
 
 pub use error::{CoreError, Result, shape_err};
 pub use params::{
-    Activation, AttentionParams, BackendInfo, HostStat, KvDesc, KvDtype, OpStat, RopeParams,
-    RopeStyle, SharedBytes, WeightDesc, WeightLayout,
+    Activation, AttentionParams, BackendInfo, Epilogue, HostStat, KvDesc, KvDtype, OpStat,
+    RopeParams, RopeStyle, SharedBytes, WeightDesc, WeightLayout,
 };
 pub use realm_quant::GgmlType;
 
@@ -91,6 +91,55 @@ pub trait Backend {
         x: &Self::Tensor,
         out: &mut Self::Tensor,
     ) -> Result<()>;
+
+    /// Whether [`Backend::matmul_fused`] folds an RMSNorm into a matmul of `rows` activation
+    /// rows. Where it does, a model passes the norm to each matmul that reads the normalized
+    /// rows instead of normalizing them once first (the GPU saves a dispatch; the CPU would
+    /// repeat the norm's work).
+    fn fuses_norm(&self, rows: usize) -> bool {
+        let _ = rows;
+        false
+    }
+
+    /// A matmul with what surrounds it in a block, fused where the backend can: `r = x̂ · Wᵀ
+    /// (+ bias)`, where `x̂` is `x` RMS-normalized over whole rows times `norm.0` with eps
+    /// `norm.1` when `norm` is given (as [`Backend::rms_norm`]), else `x`; then `out` takes `r`
+    /// as `then` says. The default composes the separate ops through temporary tensors.
+    fn matmul_fused(
+        &self,
+        w: &Self::Weight,
+        bias: Option<&Self::Weight>,
+        x: &Self::Tensor,
+        norm: Option<(&Self::Weight, f32)>,
+        then: Epilogue<'_, Self::Tensor>,
+        out: &mut Self::Tensor,
+    ) -> Result<()> {
+        let normed = match norm {
+            Some((weight, eps)) => {
+                let (rows, cols) = self.shape(x);
+                let mut t = self.tensor(rows, cols)?;
+                self.rms_norm(x, weight, cols, eps, &mut t)?;
+                Some(t)
+            }
+            None => None,
+        };
+        let x = normed.as_ref().unwrap_or(x);
+        match then {
+            Epilogue::Store => self.matmul(w, bias, x, out),
+            Epilogue::Add => {
+                let (rows, cols) = self.shape(out);
+                let mut r = self.tensor(rows, cols)?;
+                self.matmul(w, bias, x, &mut r)?;
+                self.add(out, &r)
+            }
+            Epilogue::Glu { gate, act } => {
+                let (rows, cols) = self.shape(out);
+                let mut r = self.tensor(rows, cols)?;
+                self.matmul(w, bias, x, &mut r)?;
+                self.glu(gate, &r, act, out)
+            }
+        }
+    }
 
     /// Rotary position embedding in place on `x = [n, n_heads · head_dim]`; row `r` is at
     /// position `p.start_pos + r`.

@@ -115,6 +115,17 @@ pub enum Activation {
     GeluTanh,
 }
 
+/// What [`crate::Backend::matmul_fused`] does with its result `r = x · Wᵀ (+ bias)`.
+#[derive(Debug)]
+pub enum Epilogue<'a, T> {
+    /// `out = r`.
+    Store,
+    /// `out += r` (a residual add).
+    Add,
+    /// `out = act(gate) · r`, elementwise (the up projection of a gated FFN).
+    Glu { gate: &'a T, act: Activation },
+}
+
 /// What a backend reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendInfo {

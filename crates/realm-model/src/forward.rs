@@ -4,7 +4,7 @@
 //! at commit 0c1e570): pre-norm attention and gated FFN with residual adds; gemma adds
 //! embedding scaling, per-head q/k norms, post-attention/post-FFN norms and GeGLU.
 
-use realm_core::{AttentionParams, Backend, KvDesc, KvDtype, RopeParams};
+use realm_core::{AttentionParams, Backend, Epilogue, KvDesc, KvDtype, RopeParams};
 
 use crate::error::{ModelError, Result};
 use crate::weights::Model;
@@ -40,7 +40,6 @@ pub struct Scratch<B: Backend> {
     o: B::Tensor,
     o2: B::Tensor,
     gate: B::Tensor,
-    up: B::Tensor,
     act: B::Tensor,
     last: B::Tensor,
     last_norm: B::Tensor,
@@ -96,7 +95,6 @@ impl<B: Backend> Model<B> {
             o: t(e)?,
             o2: t(e)?,
             gate: t(ff)?,
-            up: t(ff)?,
             act: t(ff)?,
             last: b.tensor(1, e)?,
             last_norm: b.tensor(1, e)?,
@@ -188,10 +186,18 @@ impl<B: Backend> Model<B> {
             b.scale(&mut s.x, scale)?;
         }
         for (il, w) in self.layers.iter().enumerate() {
-            b.rms_norm(&s.x, &w.attn_norm, e, eps, &mut s.h)?;
-            b.matmul(&w.wq, w.bq.as_ref(), &s.h, &mut s.q)?;
-            b.matmul(&w.wk, w.bk.as_ref(), &s.h, &mut s.k)?;
-            b.matmul(&w.wv, w.bv.as_ref(), &s.h, &mut s.v)?;
+            // Where the backend folds the norm into each matmul (a GPU decoding), the matmuls
+            // read x and the norm's weight; otherwise x is normalized once into h.
+            let fuse = b.fuses_norm(n);
+            let (hx, norm) = if fuse {
+                (&s.x, Some((&w.attn_norm, eps)))
+            } else {
+                b.rms_norm(&s.x, &w.attn_norm, e, eps, &mut s.h)?;
+                (&s.h, None)
+            };
+            b.matmul_fused(&w.wq, w.bq.as_ref(), hx, norm, Epilogue::Store, &mut s.q)?;
+            b.matmul_fused(&w.wk, w.bk.as_ref(), hx, norm, Epilogue::Store, &mut s.k)?;
+            b.matmul_fused(&w.wv, w.bv.as_ref(), hx, norm, Epilogue::Store, &mut s.v)?;
             let (q, k) = match (&w.q_norm, &w.k_norm) {
                 (Some(qn), Some(kn)) => {
                     b.rms_norm(&s.q, qn, hd, eps, &mut s.qn)?;
@@ -223,15 +229,36 @@ impl<B: Backend> Model<B> {
                 softcap: h.attn_softcap,
             };
             b.attention(q, kv, il, &ap, &mut s.att)?;
-            b.matmul(&w.wo, None, &s.att, &mut s.o)?;
-            residual(b, &mut s.x, &s.o, w.post_attn_norm.as_ref(), e, eps, &mut s.o2)?;
+            residual(
+                b,
+                &w.wo,
+                &s.att,
+                &mut s.x,
+                w.post_attn_norm.as_ref(),
+                eps,
+                &mut s.o,
+                &mut s.o2,
+            )?;
 
-            b.rms_norm(&s.x, &w.ffn_norm, e, eps, &mut s.h)?;
-            b.matmul(&w.ffn_gate, None, &s.h, &mut s.gate)?;
-            b.matmul(&w.ffn_up, None, &s.h, &mut s.up)?;
-            b.glu(&s.gate, &s.up, c.activation, &mut s.act)?;
-            b.matmul(&w.ffn_down, None, &s.act, &mut s.o)?;
-            residual(b, &mut s.x, &s.o, w.post_ffn_norm.as_ref(), e, eps, &mut s.o2)?;
+            let (hx, norm) = if fuse {
+                (&s.x, Some((&w.ffn_norm, eps)))
+            } else {
+                b.rms_norm(&s.x, &w.ffn_norm, e, eps, &mut s.h)?;
+                (&s.h, None)
+            };
+            b.matmul_fused(&w.ffn_gate, None, hx, norm, Epilogue::Store, &mut s.gate)?;
+            let glu = Epilogue::Glu { gate: &s.gate, act: c.activation };
+            b.matmul_fused(&w.ffn_up, None, hx, norm, glu, &mut s.act)?;
+            residual(
+                b,
+                &w.ffn_down,
+                &s.act,
+                &mut s.x,
+                w.post_ffn_norm.as_ref(),
+                eps,
+                &mut s.o,
+                &mut s.o2,
+            )?;
         }
         let out_w = self.output.as_ref().unwrap_or(&self.token_embd);
         match which {
@@ -283,22 +310,27 @@ fn rows_per_chunk(max_bytes: u64, n_vocab: usize, n: usize) -> usize {
     usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, n.max(1))
 }
 
-/// `x += norm(y)` when the block has a post-norm (gemma), else `x += y`.
+/// `x += norm(y)` with `y = input · Wᵀ` when the block has a post-norm (gemma), else `x += y`
+/// (fused into the matmul where the backend can).
+#[allow(clippy::too_many_arguments)]
 fn residual<B: Backend>(
     b: &B,
+    w: &B::Weight,
+    input: &B::Tensor,
     x: &mut B::Tensor,
-    y: &B::Tensor,
     post_norm: Option<&B::Weight>,
-    e: usize,
     eps: f32,
+    y: &mut B::Tensor,
     tmp: &mut B::Tensor,
 ) -> Result<()> {
     match post_norm {
-        Some(w) => {
-            b.rms_norm(y, w, e, eps, tmp)?;
+        Some(nw) => {
+            b.matmul(w, None, input, y)?;
+            let e = b.shape(y).1;
+            b.rms_norm(y, nw, e, eps, tmp)?;
             b.add(x, tmp)?;
         }
-        None => b.add(x, y)?,
+        None => b.matmul_fused(w, None, input, None, Epilogue::Add, x)?,
     }
     Ok(())
 }

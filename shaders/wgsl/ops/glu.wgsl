@@ -1,8 +1,7 @@
-// Gated linear unit: y = act(gate) · up. ACT_GELU selects GELU (tanh approximation) with the
-// rounding of ggml's f16 table, as the CPU oracle does: the input rounded to f16, the result
-// rounded to f16, inputs beyond ±10 bypassing the table; otherwise SiLU.
+// Gated linear unit: y = act(gate) · up. ACT_GELU selects GELU (common/act.wgsl), otherwise
+// SiLU.
 #include "common/math.wgsl"
-#include "common/f16.wgsl"
+#include "common/act.wgsl"
 
 struct Params {
     n: u32,
@@ -16,21 +15,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> up: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-fn gelu_tanh(x: f32) -> f32 {
-    return 0.5 * x * (1.0 + tanh_sat(0.7978846 * x * (1.0 + 0.044715 * x * x)));
-}
-
 fn act(x: f32) -> f32 {
 #if ACT_GELU
-    if x <= -10.0 {
-        return 0.0;
-    }
-    if x >= 10.0 {
-        return x;
-    }
-    return round_f16(gelu_tanh(round_f16(x)));
+    return act_gelu(x);
 #else
-    return x / (1.0 + exp(-x));
+    return act_silu(x);
 #endif
 }
 

@@ -1,4 +1,5 @@
-// Tiled matrix × matrix, for prefill: y[b, row] = Σ_c W[row, c] · x[b, c] (+ bias[row]).
+// Tiled matrix × matrix, for prefill: y[b, row] = Σ_c W[row, c] · x[b, c] (+ bias[row]), then
+// the epilogue (common/epilogue.wgsl: store, add to y, or a GLU with the gate in aux).
 // A workgroup of 8 × 8 invocations computes a 32 × 32 tile of y (4 × 4 values each),
 // staging 32 columns of W (dequantized) and of x in workgroup memory per step. Tiles are
 // stored as T: f32, or f16 where PRECISION_F16 is on (accumulation stays f32).
@@ -9,6 +10,7 @@ alias T = f16;
 alias T = f32;
 #endif
 #include QUANT
+#include "common/epilogue.wgsl"
 
 const TILE: u32 = 32u;
 const TK: u32 = 32u;
@@ -21,7 +23,11 @@ struct Params {
     row0: u32,
     has_bias: u32,
     n: u32,          // activation rows
+    epilogue: u32,
+    _norm: u32,      // (matvec only)
+    _eps: f32,
     _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,6 +35,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;       // [n, k]
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n, out_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>;    // [out_stride]
+@group(0) @binding(5) var<storage, read> aux: array<f32>;     // [n, out_stride]: the GLU gate
 
 var<workgroup> wt: array<T, TILE * TK>; // [row, c]
 var<workgroup> xt: array<T, TILE * TK>; // [b, c]
@@ -114,7 +121,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                 if p.has_bias != 0u {
                     v += bias[col];
                 }
-                y[b * p.out_stride + col] = v;
+                let i = b * p.out_stride + col;
+                y[i] = finish(i, v);
             }
         }
     }

@@ -1,4 +1,7 @@
-// Matrix × few vectors, for decode: y[b, row] = Σ_c W[row, c] · x[b, c] (+ bias[row]).
+// Matrix × few vectors, for decode: y[b, row] = Σ_c W[row, c] · x[b, c] (+ bias[row]), then
+// the epilogue (common/epilogue.wgsl: store, add to y, or a GLU with the gate in aux). With
+// `norm`, x's row is first RMS-normalized (times nw, eps `eps`), as rms_norm would, so the norm
+// needs no dispatch of its own.
 // One workgroup computes ROWS output rows of one activation row b: each invocation walks the
 // columns four at a time (dequantizing W in place with the format's `dq4`), then the partial
 // sums are reduced across the workgroup (subgroup sums first where SUBGROUPS is on).
@@ -6,6 +9,7 @@
 // weight, one buffer of a split weight); x [n, k]; y [n, out_stride].
 #include "common/math.wgsl"
 #include QUANT
+#include "common/epilogue.wgsl"
 
 const ROWS: u32 = 4u;
 
@@ -16,6 +20,10 @@ struct Params {
     out_stride: u32, // columns of y (all rows of the weight)
     row0: u32,       // first output column written by this dispatch
     has_bias: u32,
+    _n: u32,         // (matmul only)
+    epilogue: u32,
+    norm: u32,
+    eps: f32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -25,6 +33,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;   // [n, k]
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n, out_stride]
 @group(0) @binding(4) var<storage, read> bias: array<f32>; // [out_stride] when has_bias
+@group(0) @binding(5) var<storage, read> aux: array<f32>;  // [n, out_stride]: the GLU gate
+@group(0) @binding(6) var<storage, read> nw: array<f32>;   // [k]: the norm's weight
 
 var<workgroup> red: array<f32, ROWS * WG>;
 
@@ -45,10 +55,31 @@ fn main(
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
+    // The norm's scale: 1 / sqrt(mean(x²) + eps) over the row, summed across the workgroup.
+    var scale = 1.0;
+    if p.norm != 0u {
+        var ss = 0.0;
+        for (var c = t; c < p.k; c += WG) {
+            ss += x[xb + c] * x[xb + c];
+        }
+        red[t] = ss;
+        for (var s = WG / 2u; s > 0u; s >>= 1u) {
+            workgroupBarrier();
+            if t < s {
+                red[t] += red[t + s];
+            }
+        }
+        workgroupBarrier();
+        scale = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
+        workgroupBarrier();
+    }
     let k4 = p.k / 4u;
     for (var c4 = t; c4 < k4; c4 += WG) {
         let c = c4 * 4u;
-        let xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
+        var xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
+        if p.norm != 0u {
+            xv = xv * scale * vec4<f32>(nw[c], nw[c + 1u], nw[c + 2u], nw[c + 3u]);
+        }
         for (var r = 0u; r < ROWS; r++) {
             let row = first + r;
             if row < p.m {
@@ -59,10 +90,14 @@ fn main(
     // Columns past the last multiple of 4 (float formats only; block formats have none).
     let c = k4 * 4u + t;
     if c < p.k {
+        var xc = x[xb + c];
+        if p.norm != 0u {
+            xc = xc * scale * nw[c];
+        }
         for (var r = 0u; r < ROWS; r++) {
             let row = first + r;
             if row < p.m {
-                acc[r] += dq1(row * p.row_bytes, c) * x[xb + c];
+                acc[r] += dq1(row * p.row_bytes, c) * xc;
             }
         }
     }
@@ -116,5 +151,6 @@ fn write(b: u32, row: u32, sum: f32) {
     if p.has_bias != 0u {
         v += bias[col];
     }
-    y[b * p.out_stride + col] = v;
+    let i = b * p.out_stride + col;
+    y[i] = finish(i, v);
 }
