@@ -43,6 +43,7 @@ wgsl!(
     "ops/elementwise.wgsl",
     "ops/argmax.wgsl",
     "ops/kv_store.wgsl",
+    "ops/rope_kv.wgsl",
     "ops/attention.wgsl",
     "ops/attention_reduce.wgsl",
 );

@@ -138,6 +138,8 @@ pub enum Op {
     Elementwise(ElementwiseKind),
     Argmax,
     KvStore,
+    /// Rope of q in place, rope of k into the cache, v into the cache: one dispatch.
+    RopeKv,
     /// Attention; `split` writes partials over a slice of positions (decode).
     Attention {
         split: bool,
@@ -159,6 +161,7 @@ impl Op {
             Self::Elementwise(_) => "ops/elementwise.wgsl",
             Self::Argmax => "ops/argmax.wgsl",
             Self::KvStore => "ops/kv_store.wgsl",
+            Self::RopeKv => "ops/rope_kv.wgsl",
             Self::Attention { .. } => "ops/attention.wgsl",
             Self::AttentionReduce => "ops/attention_reduce.wgsl",
         }
@@ -171,11 +174,11 @@ impl Op {
 
     /// Whether the op reads or writes the KV cache (one variant per [`KvFormat`]).
     pub fn uses_kv(self) -> bool {
-        matches!(self, Self::KvStore | Self::Attention { .. })
+        matches!(self, Self::KvStore | Self::RopeKv | Self::Attention { .. })
     }
 
     /// Every op.
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 16] = [
         Self::Matvec,
         Self::Matmul,
         Self::Embed,
@@ -188,6 +191,7 @@ impl Op {
         Self::Elementwise(ElementwiseKind::Softcap),
         Self::Argmax,
         Self::KvStore,
+        Self::RopeKv,
         Self::Attention { split: false },
         Self::Attention { split: true },
         Self::AttentionReduce,
@@ -243,7 +247,9 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
     let workgroup = match op {
         Op::Matvec | Op::Matmul | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
-        Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore => 256,
+        Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
+            256
+        }
     };
     Variant {
         op,

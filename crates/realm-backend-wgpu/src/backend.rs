@@ -441,6 +441,73 @@ impl Backend for WgpuBackend {
         Ok(())
     }
 
+    fn rope_kv_store(
+        &self,
+        q: &mut WgpuTensor,
+        k: &mut WgpuTensor,
+        v: &WgpuTensor,
+        kv: &mut WgpuKv,
+        layer: usize,
+        q_rope: &RopeParams,
+        k_rope: &RopeParams,
+    ) -> Result<()> {
+        const OP: &str = "rope_kv_store";
+        let d = kv.desc;
+        let same = RopeParams { n_heads: q_rope.n_heads, ..*k_rope } == *q_rope;
+        if !same || k_rope.n_heads != d.n_head_kv || k_rope.head_dim != d.head_dim {
+            // Not the one-dispatch shape: the separate ops (which check everything).
+            self.rope(q, q_rope)?;
+            self.rope(k, k_rope)?;
+            return self.kv_store(kv, layer, k_rope.start_pos, k, v);
+        }
+        let p = q_rope;
+        check::kv_layer(OP, kv.layers.len(), layer)?;
+        if p.head_dim == 0 || !p.rope_dim.is_multiple_of(2) || p.rope_dim > p.head_dim {
+            return Err(shape_err(
+                OP,
+                format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim),
+            ));
+        }
+        let n = q.rows;
+        check::same_shape(OP, "q", (q.rows, q.cols), (n, p.n_heads * p.head_dim))?;
+        check::same_shape(OP, "k", (k.rows, k.cols), (n, d.n_head_kv * d.head_dim))?;
+        check::same_shape(OP, "v", (v.rows, v.cols), (n, d.n_head_kv * d.head_dim_v))?;
+        let end = p.start_pos.saturating_add(n);
+        if end > d.n_ctx {
+            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
+        }
+        let (fmt, per_word) = match d.dtype {
+            KvDtype::F16 => (KvFormat::F16, 2),
+            KvDtype::F32 => (KvFormat::F32, 1),
+        };
+        // As the oracle: theta_scale = base^(-2/rope_dim) in f32 (the shader multiplies it up).
+        let theta_scale = p.freq_base.powf(-2.0f32 / p.rope_dim as f32);
+        let params = [
+            u(OP, n)?,
+            u(OP, p.n_heads)?,
+            u(OP, d.n_head_kv)?,
+            u(OP, p.head_dim)?,
+            u(OP, p.rope_dim)?,
+            u(OP, p.start_pos)?,
+            u32::from(p.style == realm_core::RopeStyle::Neox),
+            theta_scale.to_bits(),
+            p.freq_scale.to_bits(),
+            u(OP, d.head_dim_v)?,
+            u(OP, p.start_pos * k.cols / per_word)?,
+            u(OP, p.start_pos * v.cols / per_word)?,
+        ];
+        let items = n * p.n_heads * (p.rope_dim / 2) + (k.len() + v.len()) / per_word;
+        let l = &kv.layers[layer];
+        let binds = [
+            Bind::Whole(q.buffer()),
+            Bind::Whole(k.buffer()),
+            Bind::Whole(v.buffer()),
+            Bind::Whole(&l.k),
+            Bind::Whole(&l.v),
+        ];
+        self.each(self.v(Op::RopeKv, None, Some(fmt)), items, &params, &binds)
+    }
+
     fn attention(
         &self,
         q: &WgpuTensor,

@@ -152,12 +152,14 @@ impl Backend for Perturbed {
 
 type Suite = fn(&Perturbed) -> Vec<Failure>;
 
-const SUITES: [(&str, Suite); 12] = [
+const SUITES: [(&str, Suite); 14] = [
     ("embed", realm_conformance::embed),
     ("rms_norm", realm_conformance::rms_norm),
     ("matmul", realm_conformance::matmul),
     ("rope", realm_conformance::rope),
+    ("rope", realm_conformance::rope_kv),
     ("kv_store", realm_conformance::attention),
+    ("kv_store", realm_conformance::rope_kv),
     ("attention", realm_conformance::attention),
     ("glu", realm_conformance::glu),
     ("add", realm_conformance::add),

@@ -156,6 +156,27 @@ pub trait Backend {
         v: &Self::Tensor,
     ) -> Result<()>;
 
+    /// [`Backend::rope`] of `q` (in place) and of `k`, then [`Backend::kv_store`] of the
+    /// rotated keys and `v` at `k_rope.start_pos`: what a block does between its projections
+    /// and its attention, fused where the backend can (`q_rope` and `k_rope` differ in their
+    /// head counts only). Afterwards `k` holds the rotated keys, or its old values where the
+    /// backend rotated them on their way into the cache: read keys from the cache.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_kv_store(
+        &self,
+        q: &mut Self::Tensor,
+        k: &mut Self::Tensor,
+        v: &Self::Tensor,
+        kv: &mut Self::Kv,
+        layer: usize,
+        q_rope: &RopeParams,
+        k_rope: &RopeParams,
+    ) -> Result<()> {
+        self.rope(q, q_rope)?;
+        self.rope(k, k_rope)?;
+        self.kv_store(kv, layer, k_rope.start_pos, k, v)
+    }
+
     /// Causal attention of `q = [n, n_head · head_dim]` (row `r` at position `start_pos + r`)
     /// over the cached keys/values of `layer` at positions `0 ..= start_pos + r` (or the last
     /// `window` of them). `out` is `[n, n_head · head_dim_v]`.

@@ -215,9 +215,7 @@ impl<B: Backend> Model<B> {
                 freq_scale: 1.0,
                 style: c.rope_style,
             };
-            b.rope(q, &rope(h.n_head))?;
-            b.rope(k, &rope(h.n_head_kv))?;
-            b.kv_store(kv, il, start_pos, k, &s.v)?;
+            b.rope_kv_store(q, k, &s.v, kv, il, &rope(h.n_head), &rope(h.n_head_kv))?;
             let ap = AttentionParams {
                 n_head: h.n_head as usize,
                 n_head_kv: h.n_head_kv as usize,

@@ -1,7 +1,7 @@
 //! kv_store + attention: a prefix stored first, then a prefill step that starts after it,
 //! then a decode step, each attention compared with the oracle.
 
-use realm_core::{AttentionParams, Backend, KvDesc, KvDtype};
+use realm_core::{AttentionParams, Backend, KvDesc, KvDtype, RopeParams, RopeStyle};
 
 use crate::harness::{Cx, ok};
 use crate::rng::SplitMix64;
@@ -135,4 +135,73 @@ fn scenario<B: Backend>(
             .map_err(|e| format!("{step}: {e}"))?;
     }
     Ok(())
+}
+
+/// `rope_kv_store` (rope of q and k, k and v into the cache): q compared after it, and the
+/// cache through an attention that reads it.
+pub(crate) fn rope_kv<B: Backend>(cx: &mut Cx<'_, B>) {
+    // (n_head, n_head_kv, head_dim, rope_dim, style, dtype, start, rows)
+    let cases = [
+        (4, 2, 64, 64, RopeStyle::Normal, KvDtype::F16, 5, 3),
+        (4, 2, 64, 32, RopeStyle::Neox, KvDtype::F32, 5, 3),
+        (4, 2, 64, 64, RopeStyle::Neox, KvDtype::F16, 40, 1),
+        (8, 1, 128, 128, RopeStyle::Neox, KvDtype::F16, 0, 7),
+        (3, 3, 32, 16, RopeStyle::Normal, KvDtype::F32, 9, 1),
+    ];
+    for (n_head, n_head_kv, head_dim, rope_dim, style, dtype, start, n) in cases {
+        let name = format!(
+            "rope_kv_store {n_head}h/{n_head_kv}kv d={head_dim} rope={rope_dim} {style:?} {dtype:?} at {start} rows={n}"
+        );
+        cx.case(&name, |cx, rng| {
+            let desc = KvDesc {
+                n_layer: 2,
+                n_ctx: start + n + 2,
+                n_head_kv,
+                head_dim,
+                head_dim_v: head_dim,
+                dtype,
+            };
+            let mut kb = ok("kv_cache", "backend", cx.b.kv_cache(desc))?;
+            let mut ko = ok("kv_cache", "oracle", cx.o.kv_cache(desc))?;
+            let (qdim, kdim) = (n_head * head_dim, n_head_kv * head_dim);
+            if start > 0 {
+                let (k_b, k_o) = cx.input(start, kdim, &rng.vec(start * kdim, 1.5))?;
+                let (v_b, v_o) = cx.input(start, kdim, &rng.vec(start * kdim, 1.0))?;
+                ok("kv_store", "backend", cx.b.kv_store(&mut kb, LAYER, 0, &k_b, &v_b))?;
+                ok("kv_store", "oracle", cx.o.kv_store(&mut ko, LAYER, 0, &k_o, &v_o))?;
+            }
+            let (mut qb, mut qo) = cx.input(n, qdim, &rng.vec(n * qdim, 1.5))?;
+            let (mut k_b, mut k_o) = cx.input(n, kdim, &rng.vec(n * kdim, 1.5))?;
+            let (v_b, v_o) = cx.input(n, kdim, &rng.vec(n * kdim, 1.0))?;
+            let rope = |n_heads| RopeParams {
+                n_heads,
+                head_dim,
+                rope_dim,
+                start_pos: start,
+                freq_base: 10000.0,
+                freq_scale: 1.0,
+                style,
+            };
+            let (rq, rk) = (rope(n_head), rope(n_head_kv));
+            let r = cx.b.rope_kv_store(&mut qb, &mut k_b, &v_b, &mut kb, LAYER, &rq, &rk);
+            ok("rope_kv_store", "backend", r)?;
+            let r = cx.o.rope_kv_store(&mut qo, &mut k_o, &v_o, &mut ko, LAYER, &rq, &rk);
+            ok("rope_kv_store", "oracle", r)?;
+            cx.compare(&format!("{name} q"), Check::Rope, &qb, &qo)?;
+            let p = AttentionParams {
+                n_head,
+                n_head_kv,
+                head_dim,
+                head_dim_v: head_dim,
+                start_pos: start,
+                scale: 1.0 / (head_dim as f32).sqrt(),
+                window: None,
+                softcap: None,
+            };
+            let (mut b, mut o) = cx.output(n, n_head * head_dim)?;
+            ok("attention", "backend", cx.b.attention(&qb, &kb, LAYER, &p, &mut b))?;
+            ok("attention", "oracle", cx.o.attention(&qo, &ko, LAYER, &p, &mut o))?;
+            cx.compare(&format!("{name} attention"), Check::Attention, &b, &o)
+        });
+    }
 }

@@ -17,6 +17,7 @@ pub(crate) fn all<B: Backend>(cx: &mut Cx<'_, B>) {
     matmul::run(cx);
     rope::run(cx);
     attention::run(cx);
+    attention::rope_kv(cx);
     basic::glu(cx);
     basic::add(cx);
     basic::scale(cx);
@@ -52,6 +53,8 @@ entry! {
     rope => rope::run;
     /// `kv_store` + `attention`: GQA, prefill after a prefix, decode, window, soft-cap, f16/f32.
     attention => attention::run;
+    /// `rope_kv_store`: q rotated in place, k rotated into the cache, v stored.
+    rope_kv => attention::rope_kv;
     /// `glu` with both activations.
     glu => basic::glu;
     /// `add`.
