@@ -6,6 +6,8 @@ use std::fmt;
 pub enum ShaderError {
     /// A variant that is not in [`crate::table`] was requested.
     NotInTable(String),
+    /// A variant the target cannot run (cooperative matrices in the browser).
+    NotForTarget(String),
     /// An `#include` named a file that does not exist.
     MissingFile(String),
     /// A preprocessor directive could not be applied.
@@ -16,6 +18,7 @@ impl fmt::Display for ShaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotInTable(v) => write!(f, "shader variant {v} is not in the variant table"),
+            Self::NotForTarget(v) => write!(f, "shader variant {v} cannot run there"),
             Self::MissingFile(p) => write!(f, "shader file {p} does not exist"),
             Self::Preprocess { file, line, detail } => write!(f, "{file}:{line}: {detail}"),
         }

@@ -25,18 +25,25 @@ pub use variant::{
     ElementwiseKind, KvFormat, Op, Precision, Target, Tier, Variant, WeightFormat, table, variant,
 };
 
-/// The expanded WGSL of `v` for `target`. Errors if `v` is not in [`table`].
+/// The expanded WGSL of `v` for `target`. Errors if `v` is not in [`table`] or cannot run on
+/// `target`.
 pub fn source(v: &Variant, target: Target) -> Result<String, ShaderError> {
     if !table().contains(v) {
         return Err(ShaderError::NotInTable(format!("{v:?}")));
     }
+    if !v.runs_on(target) {
+        return Err(ShaderError::NotForTarget(format!("{} on {target:?}", v.name())));
+    }
     let mut text = String::new();
-    if v.precision == Precision::F16 {
+    if v.precision != Precision::F32 {
         text.push_str("enable f16;\n");
+    }
+    if v.precision == Precision::CoopF16 {
+        text.push_str("enable wgpu_cooperative_matrix;\n");
     }
     if v.subgroups && target == Target::Browser {
         text.push_str("enable subgroups;\n");
     }
-    text.push_str(&preprocess::expand(v.op.file(), &v.defines(), &file)?);
+    text.push_str(&preprocess::expand(v.file(), &v.defines(), &file)?);
     Ok(text)
 }

@@ -111,6 +111,10 @@ pub enum Precision {
     F32,
     /// Needs the `shader-f16` feature (`enable f16;`).
     F16,
+    /// f16 tiles multiplied with cooperative matrices (tensor cores; f32 accumulators):
+    /// wgpu's native `EXPERIMENTAL_COOPERATIVE_MATRIX` (`enable wgpu_cooperative_matrix;`),
+    /// with subgroups of exactly 32.
+    CoopF16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,15 +209,19 @@ pub struct Tier {
     pub f16: bool,
     /// Subgroup reductions in matvec (`subgroups`).
     pub subgroups: bool,
+    /// Cooperative-matrix prefill matmuls (with `f16`; native only).
+    pub coop: bool,
 }
 
 impl Tier {
     /// Every tier, the baseline (f32, no subgroups) first.
-    pub const ALL: [Tier; 4] = [
-        Tier { f16: false, subgroups: false },
-        Tier { f16: true, subgroups: false },
-        Tier { f16: false, subgroups: true },
-        Tier { f16: true, subgroups: true },
+    pub const ALL: [Tier; 6] = [
+        Tier { f16: false, subgroups: false, coop: false },
+        Tier { f16: true, subgroups: false, coop: false },
+        Tier { f16: false, subgroups: true, coop: false },
+        Tier { f16: true, subgroups: true, coop: false },
+        Tier { f16: true, subgroups: false, coop: true },
+        Tier { f16: true, subgroups: true, coop: true },
     ];
 }
 
@@ -244,24 +252,36 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
         if op.reads_weights() { Some(weights.unwrap_or(WeightFormat::F32)) } else { None };
     let kv = if op.uses_kv() { Some(kv.unwrap_or(KvFormat::F32)) } else { None };
     let f16_tiles = op == Op::Matmul && tier.f16 && weights.is_some_and(WeightFormat::is_quantized);
+    let precision = match (f16_tiles, tier.coop) {
+        (true, true) => Precision::CoopF16,
+        (true, false) => Precision::F16,
+        (false, _) => Precision::F32,
+    };
     let workgroup = match op {
+        Op::Matmul if precision == Precision::CoopF16 => 128,
         Op::Matvec | Op::Matmul | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
         Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
             256
         }
     };
-    Variant {
-        op,
-        weights,
-        kv,
-        precision: if f16_tiles { Precision::F16 } else { Precision::F32 },
-        subgroups: op == Op::Matvec && tier.subgroups,
-        workgroup,
-    }
+    Variant { op, weights, kv, precision, subgroups: op == Op::Matvec && tier.subgroups, workgroup }
 }
 
 impl Variant {
+    /// The kernel's file under `wgsl/`.
+    pub fn file(&self) -> &'static str {
+        match (self.op, self.precision) {
+            (Op::Matmul, Precision::CoopF16) => "ops/matmul_coop.wgsl",
+            (op, _) => op.file(),
+        }
+    }
+
+    /// Whether `target` can run this variant (cooperative matrices are wgpu-native only).
+    pub fn runs_on(&self, target: Target) -> bool {
+        self.precision != Precision::CoopF16 || target == Target::Native
+    }
+
     /// The preprocessor defines of this variant.
     pub fn defines(&self) -> Defines {
         let mut d = Defines::new();
@@ -296,8 +316,10 @@ impl Variant {
             s.push_str(&format!(" kv={kv:?}"));
         }
         s.push_str(&format!(" wg{}", self.workgroup));
-        if self.precision == Precision::F16 {
-            s.push_str(" f16");
+        match self.precision {
+            Precision::F32 => {}
+            Precision::F16 => s.push_str(" f16"),
+            Precision::CoopF16 => s.push_str(" coop f16"),
         }
         if self.subgroups {
             s.push_str(" subgroups");

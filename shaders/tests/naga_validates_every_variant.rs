@@ -9,8 +9,11 @@ use realm_shaders::{
 
 fn capabilities(v: &Variant) -> Capabilities {
     let mut caps = Capabilities::empty();
-    if v.precision == Precision::F16 {
+    if v.precision != Precision::F32 {
         caps |= Capabilities::SHADER_FLOAT16;
+    }
+    if v.precision == Precision::CoopF16 {
+        caps |= Capabilities::COOPERATIVE_MATRIX;
     }
     if v.subgroups {
         caps |= Capabilities::SUBGROUP;
@@ -20,9 +23,13 @@ fn capabilities(v: &Variant) -> Capabilities {
 
 fn validate(v: &Variant, wgsl: &str, caps: Capabilities) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
-    Validator::new(ValidationFlags::all(), caps)
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .map_err(|e| format!("{}: {}", v.name(), e.emit_to_string(wgsl)))?;
+    // What wgpu's Vulkan backend will do with it: naga writes SPIR-V (cooperative matrices
+    // are the least travelled path, and no adapter here runs them).
+    naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+        .map_err(|e| format!("{}: SPIR-V: {e}", v.name()))?;
     Ok(())
 }
 
@@ -54,11 +61,16 @@ fn variants_without_optional_features_need_no_capabilities() {
 }
 
 /// The browser text differs from the native one only by `enable subgroups;`, which naga
-/// rejects (so it is checked here as text) and browsers require.
+/// rejects (so it is checked here as text) and browsers require; cooperative-matrix variants
+/// are refused for the browser.
 #[test]
 fn browser_variants_enable_subgroups() {
     for v in table() {
         let native = source(v, Target::Native).unwrap();
+        if !v.runs_on(Target::Browser) {
+            assert!(source(v, Target::Browser).is_err(), "{}", v.name());
+            continue;
+        }
         let browser = source(v, Target::Browser).unwrap();
         if v.subgroups {
             let (head, rest) = browser.split_once("enable subgroups;\n").unwrap();

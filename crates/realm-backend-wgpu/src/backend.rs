@@ -7,7 +7,7 @@ use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, Epilogue, KvDesc, KvDtype,
     Result, RopeParams, WeightDesc, check, shape_err,
 };
-use realm_shaders::{ElementwiseKind, KvFormat, Op, Variant, WeightFormat, variant};
+use realm_shaders::{ElementwiseKind, KvFormat, Op, Precision, Variant, WeightFormat, variant};
 
 use crate::gpu::{Bind, flat};
 use crate::tensor::{LayerKv, WgpuKv, WgpuTensor};
@@ -142,7 +142,9 @@ impl WgpuBackend {
                 g[2] = u(OP, n)?;
                 g
             } else {
-                [u(OP, c.rows.div_ceil(32))?, u(OP, n.div_ceil(32))?, 1]
+                // 64 × 64 output tiles for the cooperative-matrix kernel, else 32 × 32.
+                let tile = if v.precision == Precision::CoopF16 { 64 } else { 32 };
+                [u(OP, c.rows.div_ceil(tile))?, u(OP, n.div_ceil(tile))?, 1]
             };
             // Weight blocks, the activations read and the outputs written (and read, for an
             // epilogue that reads the output or a gate).

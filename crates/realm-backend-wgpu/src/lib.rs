@@ -41,6 +41,10 @@ pub struct WgpuConfig {
     pub allow_f16: bool,
     /// Use `subgroups` where the adapter has it.
     pub allow_subgroups: bool,
+    /// Use cooperative matrices (tensor cores) in prefill matmuls where the adapter has them
+    /// natively. Off by default: wgpu marks the feature experimental, and the kernel has not
+    /// yet run on hardware that has it (`REALM_WGPU_COOP=1` turns it on in the runtime).
+    pub allow_coop: bool,
     /// Largest buffer of a split weight, if smaller than the device's largest storage
     /// binding (which is always the cap): tests use it to exercise splitting.
     pub weight_chunk_bytes: Option<u64>,
@@ -57,6 +61,7 @@ impl Default for WgpuConfig {
         Self {
             allow_f16: true,
             allow_subgroups: true,
+            allow_coop: false,
             weight_chunk_bytes: None,
             max_tensor_bytes: None,
             profile: false,
@@ -67,7 +72,7 @@ impl Default for WgpuConfig {
 impl WgpuConfig {
     /// The f32, no-subgroup baseline whatever the adapter offers.
     pub fn baseline() -> Self {
-        Self { allow_f16: false, allow_subgroups: false, ..Self::default() }
+        Self { allow_f16: false, allow_subgroups: false, allow_coop: false, ..Self::default() }
     }
 }
 
@@ -114,7 +119,8 @@ impl WgpuBackend {
         let info = adapter.get_info();
         let features = adapter.features();
         let limits = adapter.limits();
-        let (tier, mut details) = probe::choose_tier(config, features, &info);
+        let (tier, mut details) =
+            probe::choose_tier(config, features, &info, probe::coop_f16(&adapter));
         let has_timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         let profile_missing = match (config.profile, has_timestamps) {
             (false, _) => None,
@@ -137,11 +143,24 @@ impl WgpuBackend {
         if tier.subgroups {
             required |= wgpu::Features::SUBGROUP;
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        if tier.coop {
+            required |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
+        let experimental = if tier.coop {
+            // SAFETY: an opt-in (`WgpuConfig::allow_coop`) to wgpu's experimental cooperative
+            // matrices, which wgpu asks its users to acknowledge; used only by the prefill
+            // matmul variant that the conformance suite checks against the CPU oracle.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("realm"),
                 required_features: required,
                 required_limits: limits.clone(),
+                experimental_features: experimental,
                 ..Default::default()
             })
             .await

@@ -40,7 +40,7 @@ pub(crate) fn report(adapter: &wgpu::Adapter, config: WgpuConfig) -> AdapterRepo
     let info = adapter.get_info();
     let f = adapter.features();
     let l = adapter.limits();
-    let (tier, reasons) = choose_tier(config, f, &info);
+    let (tier, reasons) = choose_tier(config, f, &info, coop_f16(adapter));
     AdapterReport {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
@@ -50,6 +50,7 @@ pub(crate) fn report(adapter: &wgpu::Adapter, config: WgpuConfig) -> AdapterRepo
             ("shader-f16", f.contains(wgpu::Features::SHADER_F16)),
             ("subgroups", f.contains(wgpu::Features::SUBGROUP)),
             ("timestamp-query", f.contains(wgpu::Features::TIMESTAMP_QUERY)),
+            ("cooperative-matrix 16x16x16 f16->f32", coop_f16(adapter)),
         ],
         limits: vec![
             ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size),
@@ -75,11 +76,33 @@ pub(crate) fn report(adapter: &wgpu::Adapter, config: WgpuConfig) -> AdapterRepo
     }
 }
 
-/// The tier `config` and the adapter allow, and a line per choice saying why.
+/// Whether the adapter multiplies 16 × 16 f16 cooperative matrices into f32 ones within a
+/// subgroup (wgpu's native `EXPERIMENTAL_COOPERATIVE_MATRIX`; never in the browser).
+pub(crate) fn coop_f16(adapter: &wgpu::Adapter) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = adapter;
+        false
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use wgpu::CooperativeScalarType as S;
+        adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && adapter.cooperative_matrix_properties().iter().any(|p| {
+                (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                    && p.ab_type == S::F16
+                    && p.cr_type == S::F32
+            })
+    }
+}
+
+/// The tier `config` and the adapter allow, and a line per choice saying why. `coop`: the
+/// adapter has the cooperative matrices [`coop_f16`] looks for.
 pub(crate) fn choose_tier(
     config: WgpuConfig,
     features: wgpu::Features,
     info: &wgpu::AdapterInfo,
+    coop: bool,
 ) -> (Tier, Vec<String>) {
     let mut details = Vec::new();
     let has_f16 = features.contains(wgpu::Features::SHADER_F16);
@@ -103,10 +126,33 @@ pub(crate) fn choose_tier(
             "subgroups: off (no subgroups on this adapter): workgroup-memory reductions".into()
         }
     });
-    details.push(
-        "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul above; attention splits decode over \
-         key positions (≥ 128) and merges; weights read as GGUF blocks in place"
+    // The cooperative-matrix kernel assumes subgroups of exactly 32 (4 per workgroup of 128).
+    let sg32 = info.subgroup_min_size == 32 && info.subgroup_max_size == 32;
+    let use_coop = config.allow_coop && coop && f16 && sg32;
+    details.push(match (coop, config.allow_coop) {
+        _ if use_coop => "cooperative matrices: on (experimental): quantized prefill matmuls \
+                          multiply f16 tiles with 16×16×16 cooperative matrices"
             .into(),
+        (false, _) => "cooperative matrices: off (none on this adapter)".into(),
+        (true, false) => "cooperative matrices: off (experimental and not verified on \
+                          hardware yet; REALM_WGPU_COOP=1 turns them on)"
+            .into(),
+        (true, true) if !f16 => "cooperative matrices: off (they need shader-f16)".into(),
+        (true, true) => format!(
+            "cooperative matrices: off (subgroups are {}..{} wide, the kernel needs 32)",
+            info.subgroup_min_size, info.subgroup_max_size
+        ),
+    });
+    details.push(
+        if use_coop {
+            "kernels: matvec for ≤ 4 rows, 64×64 cooperative-matrix tiles above (32×32 tiled \
+             matmul for float weights); attention splits decode over key positions (≥ 128) and \
+             merges; weights read as GGUF blocks in place"
+        } else {
+            "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul above; attention splits decode \
+             over key positions (≥ 128) and merges; weights read as GGUF blocks in place"
+        }
+        .into(),
     );
-    (Tier { f16, subgroups }, details)
+    (Tier { f16, subgroups, coop: use_coop }, details)
 }

@@ -67,3 +67,17 @@ fn baseline_f32_no_subgroups() {
 fn split_weights() {
     conforms(WgpuConfig { weight_chunk_bytes: Some(4096), ..WgpuConfig::default() });
 }
+
+/// Cooperative matrices (tensor cores) in quantized prefill matmuls, where the adapter has
+/// them (a real GPU through the device tool; lavapipe has none, and the test says so).
+#[test]
+fn cooperative_matrices_where_the_adapter_has_them() {
+    let config = WgpuConfig { allow_coop: true, ..WgpuConfig::default() };
+    let Some(b) = backend(config) else { return };
+    if !b.tier().coop {
+        println!("NOT RUN: no cooperative-matrix tier here: {}", b.info().details.join("; "));
+        return;
+    }
+    drop(b);
+    conforms(config);
+}

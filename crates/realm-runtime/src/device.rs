@@ -309,7 +309,9 @@ impl Device {
 #[cfg(feature = "wgpu")]
 /// Opens the wgpu backend (in the browser: the page's WebGPU device, awaited on its event loop).
 async fn open_wgpu(opts: DeviceOptions) -> Result<WgpuBackend> {
-    let config = WgpuConfig { profile: opts.profile, ..WgpuConfig::default() };
+    // Cooperative matrices are opt-in while they are unverified on hardware (see WgpuConfig).
+    let allow_coop = std::env::var("REALM_WGPU_COOP").is_ok_and(|v| v == "1");
+    let config = WgpuConfig { profile: opts.profile, allow_coop, ..WgpuConfig::default() };
     Ok(WgpuBackend::new(config).await?)
 }
 

@@ -89,7 +89,6 @@ pub fn completion_options(obj: &JsValue) -> Result<CompletionOptions, JsValue> {
         seed: integer(obj, "seed", MAX_SAFE)?,
         stop: stop_strings(obj)?,
         special_text: boolean(obj, "special")?.unwrap_or(false),
-        ignore_eog: false,
         n_ctx: to_usize(integer(obj, "n_ctx", MAX_SAFE)?),
     })
 }
