@@ -127,8 +127,11 @@ pub enum ElementwiseKind {
 /// One kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
-    /// Decode matmul: one workgroup per few output rows.
-    Matvec,
+    /// Decode matmul: one workgroup per 4 output rows, or 16 when `wide` (less re-reading of
+    /// the activations per weight byte; fewer, larger workgroups).
+    Matvec {
+        wide: bool,
+    },
     /// Prefill matmul: 32 × 32 output tiles through workgroup memory.
     Matmul,
     /// Gather rows of a (quantized) table.
@@ -156,7 +159,7 @@ impl Op {
     /// The op's file under `wgsl/`.
     pub fn file(self) -> &'static str {
         match self {
-            Self::Matvec => "ops/matvec.wgsl",
+            Self::Matvec { .. } => "ops/matvec.wgsl",
             Self::Matmul => "ops/matmul.wgsl",
             Self::Embed => "ops/embed.wgsl",
             Self::RmsNorm => "ops/rms_norm.wgsl",
@@ -173,7 +176,7 @@ impl Op {
 
     /// Whether the op reads a weight (and so has one variant per [`WeightFormat`]).
     pub fn reads_weights(self) -> bool {
-        matches!(self, Self::Matvec | Self::Matmul | Self::Embed)
+        matches!(self, Self::Matvec { .. } | Self::Matmul | Self::Embed)
     }
 
     /// Whether the op reads or writes the KV cache (one variant per [`KvFormat`]).
@@ -182,8 +185,9 @@ impl Op {
     }
 
     /// Every op.
-    pub const ALL: [Op; 16] = [
-        Self::Matvec,
+    pub const ALL: [Op; 17] = [
+        Self::Matvec { wide: false },
+        Self::Matvec { wide: true },
         Self::Matmul,
         Self::Embed,
         Self::RmsNorm,
@@ -259,13 +263,20 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
     };
     let workgroup = match op {
         Op::Matmul if precision == Precision::CoopF16 => 128,
-        Op::Matvec | Op::Matmul | Op::RmsNorm | Op::Argmax => 64,
+        Op::Matvec { .. } | Op::Matmul | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
         Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
             256
         }
     };
-    Variant { op, weights, kv, precision, subgroups: op == Op::Matvec && tier.subgroups, workgroup }
+    Variant {
+        op,
+        weights,
+        kv,
+        precision,
+        subgroups: matches!(op, Op::Matvec { .. }) && tier.subgroups,
+        workgroup,
+    }
 }
 
 impl Variant {
@@ -299,6 +310,7 @@ impl Variant {
         }
         match self.op {
             Op::Glu { gelu } => set("ACT_GELU", u8::from(gelu).to_string()),
+            Op::Matvec { wide } => set("ROWS", if wide { "16u" } else { "4u" }.to_string()),
             Op::Elementwise(k) => set("KIND", format!("{k:?}").to_uppercase()),
             Op::Attention { split } => set("SPLIT", u8::from(split).to_string()),
             _ => {}

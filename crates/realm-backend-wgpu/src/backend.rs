@@ -101,8 +101,10 @@ impl WgpuBackend {
     ) -> Result<()> {
         const OP: &str = "matmul";
         let n = x.rows;
-        let op = if n <= MATVEC_MAX_ROWS { Op::Matvec } else { Op::Matmul };
-        if fused.norm.is_some() && op != Op::Matvec {
+        let wide = w.rows >= self.gpu.matvec_wide_from;
+        let matvec = n <= MATVEC_MAX_ROWS;
+        let op = if matvec { Op::Matvec { wide } } else { Op::Matmul };
+        if fused.norm.is_some() && !matvec {
             return Err(CoreError::Backend {
                 op: OP,
                 detail: "a fused norm needs the matvec kernel".into(),
@@ -134,11 +136,11 @@ impl WgpuBackend {
                 Bind::Whole(bias_buf),
                 Bind::Whole(fused.aux.unwrap_or(x.buffer())),
             ];
-            if op == Op::Matvec {
+            if matvec {
                 binds.push(Bind::Whole(norm_buf));
             }
-            let groups = if op == Op::Matvec {
-                let mut g = flat(c.rows.div_ceil(4))?;
+            let groups = if matvec {
+                let mut g = flat(c.rows.div_ceil(if wide { 16 } else { 4 }))?;
                 g[2] = u(OP, n)?;
                 g
             } else {

@@ -197,6 +197,8 @@ pub(crate) struct Gpu {
     pub(crate) weight_chunk: u64,
     /// Largest activation ([`Gpu::storage`]), at most the largest binding.
     pub(crate) tensor_cap: u64,
+    /// Weight rows from which decode matvecs take the wide variant ([`crate::WgpuConfig`]).
+    pub(crate) matvec_wide_from: usize,
     errors: Arc<Mutex<ErrorSlot>>,
     pool: Arc<Mutex<Pool>>,
     kernels: Mutex<HashMap<Variant, Arc<Kernel>>>,
@@ -243,6 +245,7 @@ impl Gpu {
         Self {
             weight_chunk,
             tensor_cap: u64::MAX,
+            matvec_wide_from: 0,
             device,
             queue,
             limits,

@@ -51,6 +51,9 @@ pub struct WgpuConfig {
     /// Largest activation buffer, if smaller than the device's largest storage binding: tests
     /// use it to exercise model code that splits work under [`realm_core::Backend::max_tensor_bytes`].
     pub max_tensor_bytes: Option<u64>,
+    /// Weight rows from which decode matvecs take the wide variant (16 rows per workgroup);
+    /// `None`: 2048 on a GPU, every matrix on a CPU adapter. Tests set it to cover both.
+    pub matvec_wide_from: Option<usize>,
     /// Time every op with timestamp queries (needs `timestamp-query`; natively only, since
     /// each submit waits for its timestamps). See [`WgpuBackend::profile`].
     pub profile: bool,
@@ -64,6 +67,7 @@ impl Default for WgpuConfig {
             allow_coop: false,
             weight_chunk_bytes: None,
             max_tensor_bytes: None,
+            matvec_wide_from: None,
             profile: false,
         }
     }
@@ -75,6 +79,12 @@ impl WgpuConfig {
         Self { allow_f16: false, allow_subgroups: false, allow_coop: false, ..Self::default() }
     }
 }
+
+/// Weight rows from which matvec uses its wide variant (16 rows per workgroup instead of 4)
+/// on a GPU: enough workgroups remain to fill the device, and each reads the activations for
+/// 4× the weights. CPU adapters (lavapipe, SwiftShader) always take it: there the work per
+/// workgroup dominates.
+const MATVEC_WIDE_FROM: usize = 2048;
 
 /// The WebGPU backend.
 pub struct WgpuBackend {
@@ -184,6 +194,15 @@ impl WgpuBackend {
             );
         }
         let mut gpu = Gpu::new(device, queue, tier, name, details);
+        let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu;
+        gpu.matvec_wide_from =
+            config.matvec_wide_from.unwrap_or(if cpu_adapter { 0 } else { MATVEC_WIDE_FROM });
+        gpu.details.push(match gpu.matvec_wide_from {
+            0 => "matvec: 16 rows per workgroup (a CPU adapter: work per workgroup dominates)"
+                .into(),
+            usize::MAX => "matvec: 4 rows per workgroup".into(),
+            n => format!("matvec: 16 rows per workgroup for matrices of {n} rows or more, 4 below"),
+        });
         if profiling {
             gpu.profiler = Some(profile::Profiler::new(&gpu.device, &gpu.queue));
         }

@@ -56,16 +56,22 @@ fn best_tier() {
     conforms(WgpuConfig::default());
 }
 
+/// Also the narrow matvec (4 rows per workgroup), which a GPU uses for smaller matrices
+/// (best_tier covers the wide one: a CPU adapter takes it everywhere).
 #[test]
 fn baseline_f32_no_subgroups() {
-    conforms(WgpuConfig::baseline());
+    conforms(WgpuConfig { matvec_wide_from: Some(usize::MAX), ..WgpuConfig::baseline() });
 }
 
 /// Weights split into many small buffers (a few rows each), as large tensors are split at the
 /// device's largest storage binding: matmul and embed must stitch the rows back together.
 #[test]
 fn split_weights() {
-    conforms(WgpuConfig { weight_chunk_bytes: Some(4096), ..WgpuConfig::default() });
+    conforms(WgpuConfig {
+        weight_chunk_bytes: Some(4096),
+        matvec_wide_from: Some(usize::MAX),
+        ..WgpuConfig::default()
+    });
 }
 
 /// Cooperative matrices (tensor cores) in quantized prefill matmuls, where the adapter has

@@ -2,7 +2,8 @@
 // the epilogue (common/epilogue.wgsl: store, add to y, or a GLU with the gate in aux). With
 // `norm`, x's row is first RMS-normalized (times nw, eps `eps`), as rms_norm would, so the norm
 // needs no dispatch of its own.
-// One workgroup computes ROWS output rows of one activation row b: each invocation walks the
+// One workgroup computes ROWS (4, or 16 for the wide variant) output rows of one activation
+// row b: each invocation walks the
 // columns four at a time (dequantizing W in place with the format's `dq4`), then the partial
 // sums are reduced across the workgroup (subgroup sums first where SUBGROUPS is on).
 // Shapes: W [m, k] as GGUF blocks (this dispatch covers rows row0 .. row0 + m of the
@@ -11,7 +12,6 @@
 #include QUANT
 #include "common/epilogue.wgsl"
 
-const ROWS: u32 = 4u;
 
 struct Params {
     m: u32,          // rows of W in this buffer
@@ -37,6 +37,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> nw: array<f32>;   // [k]: the norm's weight
 
 var<workgroup> red: array<f32, ROWS * WG>;
+var<workgroup> part: array<f32, WG>; // the norm's partial sums of squares
 
 @compute @workgroup_size(WG)
 fn main(
@@ -55,36 +56,37 @@ fn main(
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
-    // The norm's scale: 1 / sqrt(mean(x²) + eps) over the row, summed across the workgroup.
+    // The norm's scale: 1 / sqrt(mean(x²) + eps) over the row. Each invocation sums its share
+    // of the squares, then every invocation adds up all the shares: one barrier (a CPU
+    // implementation pays for each barrier with a switch of every invocation).
     var scale = 1.0;
     if p.norm != 0u {
         var ss = 0.0;
         for (var c = t; c < p.k; c += WG) {
             ss += x[xb + c] * x[xb + c];
         }
-        red[t] = ss;
-        for (var s = WG / 2u; s > 0u; s >>= 1u) {
-            workgroupBarrier();
-            if t < s {
-                red[t] += red[t + s];
-            }
+        part[t] = ss;
+        workgroupBarrier();
+        var total = 0.0;
+        for (var i = 0u; i < WG; i++) {
+            total += part[i];
         }
-        workgroupBarrier();
-        scale = 1.0 / sqrt(red[0] / f32(p.k) + p.eps);
-        workgroupBarrier();
+        scale = 1.0 / sqrt(total / f32(p.k) + p.eps);
     }
     let k4 = p.k / 4u;
-    for (var c4 = t; c4 < k4; c4 += WG) {
-        let c = c4 * 4u;
-        var xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
-        if p.norm != 0u {
-            xv = xv * scale * vec4<f32>(nw[c], nw[c + 1u], nw[c + 2u], nw[c + 3u]);
+    // Two copies of the loop, so the norm's test is outside it (a CPU implementation that
+    // runs invocations as SIMD lanes may not see that it is uniform).
+    if p.norm != 0u {
+        for (var c4 = t; c4 < k4; c4 += WG) {
+            let c = c4 * 4u;
+            let xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
+            let nv = vec4<f32>(nw[c], nw[c + 1u], nw[c + 2u], nw[c + 3u]);
+            dot_rows(&acc, first, c, xv * scale * nv);
         }
-        for (var r = 0u; r < ROWS; r++) {
-            let row = first + r;
-            if row < p.m {
-                acc[r] += dot(dq4(row * p.row_bytes, c), xv);
-            }
+    } else {
+        for (var c4 = t; c4 < k4; c4 += WG) {
+            let c = c4 * 4u;
+            dot_rows(&acc, first, c, vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]));
         }
     }
     // Columns past the last multiple of 4 (float formats only; block formats have none).
@@ -143,6 +145,16 @@ fn main(
         }
     }
 #endif
+}
+
+// acc[r] += W[first + r, c .. c + 4] · xv for each of the ROWS rows that exist.
+fn dot_rows(acc: ptr<function, array<f32, ROWS>>, first: u32, c: u32, xv: vec4<f32>) {
+    for (var r = 0u; r < ROWS; r++) {
+        let row = first + r;
+        if row < p.m {
+            (*acc)[r] += dot(dq4(row * p.row_bytes, c), xv);
+        }
+    }
 }
 
 fn write(b: u32, row: u32, sum: f32) {
