@@ -198,8 +198,9 @@ impl WgpuBackend {
         gpu.matvec_wide_from =
             config.matvec_wide_from.unwrap_or(if cpu_adapter { 0 } else { MATVEC_WIDE_FROM });
         gpu.details.push(match gpu.matvec_wide_from {
-            0 => "matvec: 16 rows per workgroup (a CPU adapter: work per workgroup dominates)"
-                .into(),
+            0 => {
+                "matvec: 16 rows per workgroup (a CPU adapter: work per workgroup dominates)".into()
+            }
             usize::MAX => "matvec: 4 rows per workgroup".into(),
             n => format!("matvec: 16 rows per workgroup for matrices of {n} rows or more, 4 below"),
         });
