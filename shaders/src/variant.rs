@@ -124,16 +124,39 @@ pub enum ElementwiseKind {
     Softcap,
 }
 
+/// What a matmul kernel does with each result (compiled in, so that an implementation that
+/// runs invocations as SIMD lanes does not pay for the branches it does not take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Epilogue {
+    /// `y = r`.
+    Store,
+    /// `y += r` (a residual add).
+    Add,
+    /// `y = silu(gate) · r`.
+    GluSilu,
+    /// `y = gelu(gate) · r`.
+    GluGelu,
+}
+
+impl Epilogue {
+    pub const ALL: [Epilogue; 4] = [Self::Store, Self::Add, Self::GluSilu, Self::GluGelu];
+}
+
 /// One kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// Decode matmul: one workgroup per 4 output rows, or 16 when `wide` (less re-reading of
-    /// the activations per weight byte; fewer, larger workgroups).
+    /// the activations per weight byte; fewer, larger workgroups); with `norm`, the input rows
+    /// are RMS-normalized first, in the kernel.
     Matvec {
         wide: bool,
+        norm: bool,
+        epilogue: Epilogue,
     },
     /// Prefill matmul: 32 × 32 output tiles through workgroup memory.
-    Matmul,
+    Matmul {
+        epilogue: Epilogue,
+    },
     /// Gather rows of a (quantized) table.
     Embed,
     RmsNorm,
@@ -160,7 +183,7 @@ impl Op {
     pub fn file(self) -> &'static str {
         match self {
             Self::Matvec { .. } => "ops/matvec.wgsl",
-            Self::Matmul => "ops/matmul.wgsl",
+            Self::Matmul { .. } => "ops/matmul.wgsl",
             Self::Embed => "ops/embed.wgsl",
             Self::RmsNorm => "ops/rms_norm.wgsl",
             Self::Rope => "ops/rope.wgsl",
@@ -176,7 +199,7 @@ impl Op {
 
     /// Whether the op reads a weight (and so has one variant per [`WeightFormat`]).
     pub fn reads_weights(self) -> bool {
-        matches!(self, Self::Matvec { .. } | Self::Matmul | Self::Embed)
+        matches!(self, Self::Matvec { .. } | Self::Matmul { .. } | Self::Embed)
     }
 
     /// Whether the op reads or writes the KV cache (one variant per [`KvFormat`]).
@@ -185,25 +208,34 @@ impl Op {
     }
 
     /// Every op.
-    pub const ALL: [Op; 17] = [
-        Self::Matvec { wide: false },
-        Self::Matvec { wide: true },
-        Self::Matmul,
-        Self::Embed,
-        Self::RmsNorm,
-        Self::Rope,
-        Self::Glu { gelu: false },
-        Self::Glu { gelu: true },
-        Self::Elementwise(ElementwiseKind::Add),
-        Self::Elementwise(ElementwiseKind::Scale),
-        Self::Elementwise(ElementwiseKind::Softcap),
-        Self::Argmax,
-        Self::KvStore,
-        Self::RopeKv,
-        Self::Attention { split: false },
-        Self::Attention { split: true },
-        Self::AttentionReduce,
-    ];
+    pub fn all() -> Vec<Op> {
+        let mut ops = Vec::new();
+        for epilogue in Epilogue::ALL {
+            for wide in [false, true] {
+                for norm in [false, true] {
+                    ops.push(Self::Matvec { wide, norm, epilogue });
+                }
+            }
+            ops.push(Self::Matmul { epilogue });
+        }
+        ops.extend([
+            Self::Embed,
+            Self::RmsNorm,
+            Self::Rope,
+            Self::Glu { gelu: false },
+            Self::Glu { gelu: true },
+            Self::Elementwise(ElementwiseKind::Add),
+            Self::Elementwise(ElementwiseKind::Scale),
+            Self::Elementwise(ElementwiseKind::Softcap),
+            Self::Argmax,
+            Self::KvStore,
+            Self::RopeKv,
+            Self::Attention { split: false },
+            Self::Attention { split: true },
+            Self::AttentionReduce,
+        ]);
+        ops
+    }
 }
 
 /// What the adapter allows beyond the baseline (chosen after probing it).
@@ -255,15 +287,17 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
     let weights =
         if op.reads_weights() { Some(weights.unwrap_or(WeightFormat::F32)) } else { None };
     let kv = if op.uses_kv() { Some(kv.unwrap_or(KvFormat::F32)) } else { None };
-    let f16_tiles = op == Op::Matmul && tier.f16 && weights.is_some_and(WeightFormat::is_quantized);
+    let f16_tiles = matches!(op, Op::Matmul { .. })
+        && tier.f16
+        && weights.is_some_and(WeightFormat::is_quantized);
     let precision = match (f16_tiles, tier.coop) {
         (true, true) => Precision::CoopF16,
         (true, false) => Precision::F16,
         (false, _) => Precision::F32,
     };
     let workgroup = match op {
-        Op::Matmul if precision == Precision::CoopF16 => 128,
-        Op::Matvec { .. } | Op::Matmul | Op::RmsNorm | Op::Argmax => 64,
+        Op::Matmul { .. } if precision == Precision::CoopF16 => 128,
+        Op::Matvec { .. } | Op::Matmul { .. } | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
         Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
             256
@@ -283,7 +317,7 @@ impl Variant {
     /// The kernel's file under `wgsl/`.
     pub fn file(&self) -> &'static str {
         match (self.op, self.precision) {
-            (Op::Matmul, Precision::CoopF16) => "ops/matmul_coop.wgsl",
+            (Op::Matmul { .. }, Precision::CoopF16) => "ops/matmul_coop.wgsl",
             (op, _) => op.file(),
         }
     }
@@ -310,7 +344,12 @@ impl Variant {
         }
         match self.op {
             Op::Glu { gelu } => set("ACT_GELU", u8::from(gelu).to_string()),
-            Op::Matvec { wide } => set("ROWS", if wide { "16u" } else { "4u" }.to_string()),
+            Op::Matvec { wide, norm, epilogue } => {
+                set("ROWS", if wide { "16u" } else { "4u" }.to_string());
+                set("NORM", u8::from(norm).to_string());
+                set("EPILOGUE", (epilogue as u8).to_string());
+            }
+            Op::Matmul { epilogue } => set("EPILOGUE", (epilogue as u8).to_string()),
             Op::Elementwise(k) => set("KIND", format!("{k:?}").to_uppercase()),
             Op::Attention { split } => set("SPLIT", u8::from(split).to_string()),
             _ => {}
@@ -320,7 +359,22 @@ impl Variant {
 
     /// A short name for logs and errors, e.g. `matvec q4_K wg64 sg`.
     pub fn name(&self) -> String {
-        let mut s = format!("{:?}", self.op).to_lowercase();
+        let epilogue = |e: Epilogue| match e {
+            Epilogue::Store => "",
+            Epilogue::Add => " +add",
+            Epilogue::GluSilu => " +swiglu",
+            Epilogue::GluGelu => " +geglu",
+        };
+        let mut s = match self.op {
+            Op::Matvec { wide, norm, epilogue: e } => format!(
+                "matvec{}{}{}",
+                if wide { "16" } else { "4" },
+                if norm { " norm" } else { "" },
+                epilogue(e)
+            ),
+            Op::Matmul { epilogue: e } => format!("matmul{}", epilogue(e)),
+            op => format!("{op:?}").to_lowercase(),
+        };
         if let Some(w) = self.weights {
             s.push_str(&format!(" {w:?}"));
         }
@@ -346,7 +400,7 @@ pub fn table() -> &'static [Variant] {
     TABLE.get_or_init(|| {
         let mut all = Vec::new();
         for tier in Tier::ALL {
-            for op in Op::ALL {
+            for op in Op::all() {
                 let formats: Vec<Option<WeightFormat>> = if op.reads_weights() {
                     WeightFormat::ALL.into_iter().map(Some).collect()
                 } else {

@@ -83,7 +83,7 @@ fn browser_variants_enable_subgroups() {
 
 #[test]
 fn every_op_and_format_has_a_baseline_variant() {
-    for op in Op::ALL {
+    for op in Op::all() {
         let formats: Vec<Option<WeightFormat>> = if op.reads_weights() {
             WeightFormat::ALL.into_iter().map(Some).collect()
         } else {

@@ -7,7 +7,9 @@ use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, Epilogue, KvDesc, KvDtype,
     Result, RopeParams, WeightDesc, check, shape_err,
 };
-use realm_shaders::{ElementwiseKind, KvFormat, Op, Precision, Variant, WeightFormat, variant};
+use realm_shaders::{
+    ElementwiseKind, Epilogue as Epi, KvFormat, Op, Precision, Variant, WeightFormat, variant,
+};
 
 use crate::gpu::{Bind, flat};
 use crate::tensor::{LayerKv, WgpuKv, WgpuTensor};
@@ -103,7 +105,12 @@ impl WgpuBackend {
         let n = x.rows;
         let wide = w.rows >= self.gpu.matvec_wide_from;
         let matvec = n <= MATVEC_MAX_ROWS;
-        let op = if matvec { Op::Matvec { wide } } else { Op::Matmul };
+        let epilogue = fused.epilogue;
+        let op = if matvec {
+            Op::Matvec { wide, norm: fused.norm.is_some(), epilogue }
+        } else {
+            Op::Matmul { epilogue }
+        };
         if fused.norm.is_some() && !matvec {
             return Err(CoreError::Backend {
                 op: OP,
@@ -122,7 +129,7 @@ impl WgpuBackend {
                 u(OP, c.row0)?,
                 u32::from(bias.is_some()),
                 u(OP, n)?,
-                fused.epilogue,
+                epilogue as u32,
                 u32::from(fused.norm.is_some()),
                 eps.to_bits(),
                 0,
@@ -150,7 +157,7 @@ impl WgpuBackend {
             };
             // Weight blocks, the activations read and the outputs written (and read, for an
             // epilogue that reads the output or a gate).
-            let out_passes = if fused.epilogue == 0 { 1 } else { 2 };
+            let out_passes = if epilogue == Epi::Store { 1 } else { 2 };
             let bytes =
                 (c.rows * w.row_bytes + n * w.cols * 4 + out_passes * n * c.rows * 4) as u64;
             self.gpu.dispatch_moving(v, &params, &binds, groups, bytes)?;
@@ -159,13 +166,19 @@ impl WgpuBackend {
     }
 }
 
-/// What a matmul dispatch fuses: the epilogue's code (as common/epilogue.wgsl numbers it) and
-/// its gate, and a norm folded in (matvec only).
-#[derive(Default, Clone, Copy)]
+/// What a matmul dispatch fuses: the epilogue (compiled into the kernel) and its gate, and a
+/// norm folded in (matvec only).
+#[derive(Clone, Copy)]
 struct Fused<'a> {
-    epilogue: u32,
+    epilogue: Epi,
     aux: Option<&'a wgpu::Buffer>,
     norm: Option<(&'a wgpu::Buffer, f32)>,
+}
+
+impl Default for Fused<'_> {
+    fn default() -> Self {
+        Self { epilogue: Epi::Store, aux: None, norm: None }
+    }
 }
 
 impl Backend for WgpuBackend {
@@ -365,12 +378,12 @@ impl Backend for WgpuBackend {
         let bias = self.matmul_checks(OP, w, bias, x, out)?;
         let mut fused = match then {
             Epilogue::Store => Fused::default(),
-            Epilogue::Add => Fused { epilogue: 1, ..Fused::default() },
+            Epilogue::Add => Fused { epilogue: Epi::Add, ..Fused::default() },
             Epilogue::Glu { gate, act } => {
                 check::same_shape(OP, "gate", (gate.rows, gate.cols), (out.rows, out.cols))?;
                 let epilogue = match act {
-                    Activation::Silu => 2,
-                    Activation::GeluTanh => 3,
+                    Activation::Silu => Epi::GluSilu,
+                    Activation::GeluTanh => Epi::GluGelu,
                 };
                 Fused { epilogue, aux: Some(gate.buffer()), norm: None }
             }

@@ -11,8 +11,8 @@ struct Params {
     row0: u32,
     has_bias: u32,
     n: u32,          // activation rows
-    epilogue: u32,
-    _norm: u32,      // (matvec only)
+    _epilogue: u32, // (compiled in: EPILOGUE)
+    _norm: u32,     // (matvec only)
     _eps: f32,
     _pad0: u32,
     _pad1: u32,

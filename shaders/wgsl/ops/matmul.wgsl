@@ -21,6 +21,7 @@ var<workgroup> xt: array<T, TILE * TK>; // [b, c]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    keep_aux();
     let t = lid.x;
     let tx = t % 8u; // 4 weight rows
     let ty = t / 8u; // 4 activation rows

@@ -20,6 +20,7 @@ var<workgroup> ct: array<f32, TM * TN>; // [b, row]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    keep_aux();
     let row_base = wid.x * TN;
     let b_base = wid.y * TM;
     // This subgroup's quarter of the tile.

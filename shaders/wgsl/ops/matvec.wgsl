@@ -21,8 +21,8 @@ struct Params {
     row0: u32,       // first output column written by this dispatch
     has_bias: u32,
     _n: u32,         // (matmul only)
-    epilogue: u32,
-    norm: u32,
+    _epilogue: u32, // (compiled in: EPILOGUE)
+    _norm: u32,     // (compiled in: NORM)
     eps: f32,
     _pad0: u32,
     _pad1: u32,
@@ -56,46 +56,47 @@ fn main(
     for (var r = 0u; r < ROWS; r++) {
         acc[r] = 0.0;
     }
+    keep_aux();
     // The norm's scale: 1 / sqrt(mean(x²) + eps) over the row. Each invocation sums its share
     // of the squares, then every invocation adds up all the shares: one barrier (a CPU
     // implementation pays for each barrier with a switch of every invocation).
     var scale = 1.0;
-    if p.norm != 0u {
-        var ss = 0.0;
-        for (var c = t; c < p.k; c += WG) {
-            ss += x[xb + c] * x[xb + c];
-        }
-        part[t] = ss;
-        workgroupBarrier();
-        var total = 0.0;
-        for (var i = 0u; i < WG; i++) {
-            total += part[i];
-        }
-        scale = 1.0 / sqrt(total / f32(p.k) + p.eps);
+#if NORM
+    var ss = 0.0;
+    for (var c = t; c < p.k; c += WG) {
+        ss += x[xb + c] * x[xb + c];
     }
+    part[t] = ss;
+    workgroupBarrier();
+    var total = 0.0;
+    for (var i = 0u; i < WG; i++) {
+        total += part[i];
+    }
+    scale = 1.0 / sqrt(total / f32(p.k) + p.eps);
+#else
+    _ = arrayLength(&nw);
+#endif
     let k4 = p.k / 4u;
-    // Two copies of the loop, so the norm's test is outside it (a CPU implementation that
-    // runs invocations as SIMD lanes may not see that it is uniform).
-    if p.norm != 0u {
-        for (var c4 = t; c4 < k4; c4 += WG) {
-            let c = c4 * 4u;
-            let xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
-            let nv = vec4<f32>(nw[c], nw[c + 1u], nw[c + 2u], nw[c + 3u]);
-            dot_rows(&acc, first, c, xv * scale * nv);
-        }
-    } else {
-        for (var c4 = t; c4 < k4; c4 += WG) {
-            let c = c4 * 4u;
-            dot_rows(&acc, first, c, vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]));
+    for (var c4 = t; c4 < k4; c4 += WG) {
+        let c = c4 * 4u;
+        var xv = vec4<f32>(x[xb + c], x[xb + c + 1u], x[xb + c + 2u], x[xb + c + 3u]);
+#if NORM
+        xv = xv * scale * vec4<f32>(nw[c], nw[c + 1u], nw[c + 2u], nw[c + 3u]);
+#endif
+        for (var r = 0u; r < ROWS; r++) {
+            let row = first + r;
+            if row < p.m {
+                acc[r] += dot(dq4(row * p.row_bytes, c), xv);
+            }
         }
     }
     // Columns past the last multiple of 4 (float formats only; block formats have none).
     let c = k4 * 4u + t;
     if c < p.k {
         var xc = x[xb + c];
-        if p.norm != 0u {
-            xc = xc * scale * nw[c];
-        }
+#if NORM
+        xc = xc * scale * nw[c];
+#endif
         for (var r = 0u; r < ROWS; r++) {
             let row = first + r;
             if row < p.m {
@@ -145,16 +146,6 @@ fn main(
         }
     }
 #endif
-}
-
-// acc[r] += W[first + r, c .. c + 4] · xv for each of the ROWS rows that exist.
-fn dot_rows(acc: ptr<function, array<f32, ROWS>>, first: u32, c: u32, xv: vec4<f32>) {
-    for (var r = 0u; r < ROWS; r++) {
-        let row = first + r;
-        if row < p.m {
-            (*acc)[r] += dot(dq4(row * p.row_bytes, c), xv);
-        }
-    }
 }
 
 fn write(b: u32, row: u32, sum: f32) {
