@@ -122,8 +122,9 @@ cat .dev/m1/"$MODEL".part1 .dev/m2/"$MODEL".part2 | sha256sum | grep -q "^$MODEL
 # --- the Vulkan loader (and glvnd, which NVIDIA's ICD library needs), as the device README says
 if ! ls .gl/libvulkan1_*_amd64.deb >/dev/null 2>&1; then
   log "fetching the loader debs into .gl"
-  mkdir -p .gl /tmp/amd64/partial
-  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  apt_state="${REALM_CACHE_DIR:-$HOME/.cache/realm}/apt-amd64"
+  mkdir -p .gl "$apt_state/partial"
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists='"$apt_state"
   # shellcheck disable=SC2086
   apt-get $o update >/dev/null
   # shellcheck disable=SC2086

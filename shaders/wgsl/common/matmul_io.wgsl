@@ -1,5 +1,5 @@
-// What the prefill matmul kernels share (matmul.wgsl, matmul_coop.wgsl): parameters, bindings
-// and the loads of four weights (dequantized from GGUF blocks) and four activations, zeros
+// What the matmul kernels share (matvec.wgsl, matmul.wgsl, matmul_coop.wgsl): parameters,
+// bindings 0-5 and the loads of four weights (dequantized from GGUF blocks) and four activations, zeros
 // past the matrices' edges. Shapes: W [m, k] as GGUF blocks (rows row0 .. row0 + m of the
 // weight, one buffer of a split weight); x [n, k]; y [n, out_stride].
 
@@ -12,8 +12,8 @@ struct Params {
     has_bias: u32,
     n: u32,          // activation rows
     _epilogue: u32, // (compiled in: EPILOGUE)
-    _norm: u32,     // (matvec only)
-    _eps: f32,
+    _norm: u32,     // (compiled in: NORM, matvec only)
+    eps: f32,       // the folded norm's eps (matvec only)
     _pad0: u32,
     _pad1: u32,
 }

@@ -3,37 +3,15 @@
 // `norm`, x's row is first RMS-normalized (times nw, eps `eps`), as rms_norm would, so the norm
 // needs no dispatch of its own.
 // One workgroup computes ROWS (4, or 16 for the wide variant) output rows of one activation
-// row b: each invocation walks the
-// columns four at a time (dequantizing W in place with the format's `dq4`), then the partial
+// row b: each invocation walks the columns four at a time (dequantizing W in place with the format's `dq4`), then the partial
 // sums are reduced across the workgroup (subgroup sums first where SUBGROUPS is on).
-// Shapes: W [m, k] as GGUF blocks (this dispatch covers rows row0 .. row0 + m of the
-// weight, one buffer of a split weight); x [n, k]; y [n, out_stride].
+// Parameters, bindings 0-5 and shapes as the prefill matmul (common/matmul_io.wgsl); binding 6
+// is the norm's weight.
 #include "common/math.wgsl"
 #include QUANT
+#include "common/matmul_io.wgsl"
 #include "common/epilogue.wgsl"
 
-
-struct Params {
-    m: u32,          // rows of W in this buffer
-    k: u32,          // columns
-    row_bytes: u32,  // bytes of one row of W
-    out_stride: u32, // columns of y (all rows of the weight)
-    row0: u32,       // first output column written by this dispatch
-    has_bias: u32,
-    _n: u32,         // (matmul only)
-    _epilogue: u32, // (compiled in: EPILOGUE)
-    _norm: u32,     // (compiled in: NORM)
-    eps: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> wq: array<u32>;  // W, GGUF blocks
-@group(0) @binding(2) var<storage, read> x: array<f32>;   // [n, k]
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [n, out_stride]
-@group(0) @binding(4) var<storage, read> bias: array<f32>; // [out_stride] when has_bias
-@group(0) @binding(5) var<storage, read> aux: array<f32>;  // [n, out_stride]: the GLU gate
 @group(0) @binding(6) var<storage, read> nw: array<f32>;   // [k]: the norm's weight
 
 var<workgroup> red: array<f32, ROWS * WG>;

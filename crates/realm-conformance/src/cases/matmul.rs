@@ -29,6 +29,10 @@ fn case<B: Backend>(
     });
 }
 
+/// The weight types of the models Realm is tested with, for the larger and the fused cases.
+const MODEL_TYPES: [GgmlType; 6] =
+    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16];
+
 /// What a fused case puts after the matmul.
 #[derive(Debug, Clone, Copy)]
 enum Then {
@@ -74,15 +78,7 @@ fn fused<B: Backend>(
 
 pub(crate) fn run<B: Backend>(cx: &mut Cx<'_, B>) {
     // Decode shapes (matvec on a GPU, which folds the norm in) and a prefill shape.
-    for ty in [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-        GgmlType::F16,
-        GgmlType::F32,
-    ] {
+    for ty in MODEL_TYPES.into_iter().chain([GgmlType::F32]) {
         fused(cx, ty, (1, 64, 256), true, Then::Store);
         fused(cx, ty, (2, 64, 256), true, Then::Glu(Activation::Silu));
         fused(cx, ty, (1, 48, 256), false, Then::Add);
@@ -95,17 +91,7 @@ pub(crate) fn run<B: Backend>(cx: &mut Cx<'_, B>) {
         case(cx, ty, (5, 64, 256), true);
     }
     // Big enough (≈0.8 M multiply-adds) for a threaded backend to split the work.
-    for (i, ty) in [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-        GgmlType::F16,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, ty) in MODEL_TYPES.into_iter().enumerate() {
         case(cx, ty, (17, 96, 512), i % 2 == 0);
         case(cx, ty, (1, 1600, 512), false);
     }
