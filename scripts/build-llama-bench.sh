@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# Build llama.cpp's llama-bench (the speed reference of BENCHMARKS.md) from the PyPI sdist
+# Build one of llama.cpp's tools, the speed references of BENCHMARKS.md, from the PyPI sdist
 # llama-cpp-python==0.3.36, which vendors llama.cpp 0c1e570. Nothing of it is committed; it is
 # built into the cache directory. Idempotent: prints the binary's path, building only if needed.
+# Usage: scripts/build-llama-bench.sh [TARGET]   (llama-bench by default; llama-batched-bench)
 set -euo pipefail
 CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
 DIR="$CACHE/llama.cpp-0c1e570"
-BIN="$DIR/build/bin/llama-bench"
+TARGET="${1:-llama-bench}"
+case "$TARGET" in
+  llama-bench|llama-batched-bench) ;;
+  *) echo "unknown target $TARGET (llama-bench or llama-batched-bench)" >&2; exit 2 ;;
+esac
+BIN="$DIR/build/bin/$TARGET"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+# Another target built already: configure and sources are there, build only this one.
+if [ -f "$DIR/build/CMakeCache.txt" ]; then
+  cmake --build "$DIR/build" --target "$TARGET" -j "$(nproc)" >&2
+  echo "$BIN"
+  exit 0
+fi
 
 if ! command -v cmake >/dev/null 2>&1; then
   python3 -m pip install --quiet cmake >&2   # a binary wheel with the cmake executable
@@ -28,5 +40,5 @@ rm -rf "$DIR" && mv "$DIR.tmp/vendor/llama.cpp" "$DIR" && rm -rf "$DIR.tmp"
 cmake -S "$DIR" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
   -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_CURL=OFF >&2
-cmake --build "$DIR/build" --target llama-bench -j "$(nproc)" >&2
+cmake --build "$DIR/build" --target "$TARGET" -j "$(nproc)" >&2
 echo "$BIN"

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode, CpuTensor, CpuWeight};
-use realm_core::{AttentionParams, Backend, GgmlType, KvDesc, KvDtype, WeightDesc, WeightLayout};
+use realm_core::{
+    AttentionParams, Backend, GgmlType, KvDesc, KvDtype, RowsDesc, WeightDesc, WeightLayout,
+};
 
 fn weight(cpu: &CpuBackend, ty: GgmlType, rows: usize, cols: usize) -> CpuWeight {
     let mut s = 0x1234_5678u64;
@@ -115,9 +117,17 @@ fn main() {
     for (mode, threads) in configs {
         let cpu = CpuBackend::new(CpuConfig { threads, mode });
         let (n_ctx, nkv, hd, nh) = (1024, 3, 64, 9);
+        let table = [0u32];
+        let rows = |from: u32, to: u32| {
+            let pos: Vec<u32> = (from..to).collect();
+            let seq = vec![0; pos.len()];
+            cpu.rows(&RowsDesc { pos: &pos, seq: &seq, tables: &[&table], block_size: n_ctx })
+                .unwrap()
+        };
         let desc = KvDesc {
             n_layer: 1,
-            n_ctx,
+            n_blocks: 1,
+            block_size: n_ctx,
             n_head_kv: nkv,
             head_dim: hd,
             head_dim_v: hd,
@@ -125,7 +135,8 @@ fn main() {
         };
         let mut kv = cpu.kv_cache(desc).unwrap();
         let k = input(&cpu, n_ctx, nkv * hd);
-        cpu.kv_store(&mut kv, 0, 0, &k, &k).unwrap();
+        cpu.kv_store(&mut kv, 0, &rows(0, n_ctx as u32), &k, &k).unwrap();
+        let last = rows(n_ctx as u32 - 1, n_ctx as u32);
         let q = input(&cpu, 1, nh * hd);
         let mut out = cpu.tensor(1, nh * hd).unwrap();
         let p = AttentionParams {
@@ -133,12 +144,11 @@ fn main() {
             n_head_kv: nkv,
             head_dim: hd,
             head_dim_v: hd,
-            start_pos: n_ctx - 1,
             scale: 0.125,
             window: None,
             softcap: None,
         };
-        let (t, cpu_t) = best(budget, || cpu.attention(&q, &kv, 0, &p, &mut out).unwrap());
+        let (t, cpu_t) = best(budget, || cpu.attention(&q, &kv, 0, &p, &last, &mut out).unwrap());
         println!(
             "attention decode ctx=1024 9h/3kv d=64 {:<9} {threads}t {:>9.1} µs (cpu {:>9.1} µs)",
             format!("{mode:?}"),

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, Result, RopeParams,
-    WeightDesc, check, shape_err,
+    RowsDesc, RowsPlan, WeightDesc, check, shape_err,
 };
 
 use crate::ops::attention::{self, Attn};
@@ -57,6 +57,7 @@ impl Backend for CpuBackend {
     type Tensor = CpuTensor;
     type Weight = CpuWeight;
     type Kv = CpuKv;
+    type Rows = RowsPlan;
 
     fn info(&self) -> BackendInfo {
         BackendInfo { name: "cpu", device: Self::device(), details: self.details() }
@@ -83,6 +84,10 @@ impl Backend for CpuBackend {
 
     fn kv_cache(&self, desc: KvDesc) -> Result<CpuKv> {
         CpuKv::new(desc)
+    }
+
+    fn rows(&self, desc: &RowsDesc<'_>) -> Result<RowsPlan> {
+        check::rows(desc)
     }
 
     fn embed(&self, table: &CpuWeight, tokens: &[u32], out: &mut CpuTensor) -> Result<()> {
@@ -182,26 +187,15 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn rope(&self, x: &mut CpuTensor, p: &RopeParams) -> Result<()> {
+    fn rope(&self, x: &mut CpuTensor, p: &RopeParams, rows: &RowsPlan) -> Result<()> {
         const OP: &str = "rope";
-        if p.head_dim == 0 || !p.rope_dim.is_multiple_of(2) || p.rope_dim > p.head_dim {
-            return Err(shape_err(
-                OP,
-                format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim),
-            ));
-        }
-        check::same_shape(OP, "x", x.shape(), (x.rows, p.n_heads * p.head_dim))?;
+        check::rope(x.shape(), p, rows)?;
         let cols = x.cols.max(1);
         self.par_rows(OP, &mut x.data, cols, &|r0, chunk| {
             let mut cache = vec![(0.0f32, 0.0f32); p.rope_dim / 2];
             for (r, row) in chunk.chunks_exact_mut(cols).enumerate() {
-                rope::cache(
-                    r0 + p.start_pos + r,
-                    p.rope_dim,
-                    p.freq_base,
-                    p.freq_scale,
-                    &mut cache,
-                );
+                let pos = rows.pos.get(r0 + r).copied().unwrap_or(0) as usize;
+                rope::cache(pos, p.rope_dim, p.freq_base, p.freq_scale, &mut cache);
                 for head in row.chunks_exact_mut(p.head_dim) {
                     rope::rotate(&mut head[..p.rope_dim], &cache, p.style);
                 }
@@ -213,22 +207,23 @@ impl Backend for CpuBackend {
         &self,
         kv: &mut CpuKv,
         layer: usize,
-        start_pos: usize,
+        rows: &RowsPlan,
         k: &CpuTensor,
         v: &CpuTensor,
     ) -> Result<()> {
         const OP: &str = "kv_store";
         check::kv_layer(OP, kv.layers.len(), layer)?;
-        let d = kv.desc;
-        check::same_shape(OP, "k", k.shape(), (k.rows, d.n_head_kv * d.head_dim))?;
-        check::same_shape(OP, "v", v.shape(), (k.rows, d.n_head_kv * d.head_dim_v))?;
-        let end = start_pos.saturating_add(k.rows);
-        if end > d.n_ctx {
-            return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
-        }
+        check::kv_store(&kv.desc, rows, k.shape(), v.shape())?;
         let l = &mut kv.layers[layer];
-        l.k.write(start_pos * k.cols, &k.data)?;
-        l.v.write(start_pos * v.cols, &v.data)
+        let (kc, vc) = (k.cols.max(1), v.cols.max(1));
+        for ((&slot, kr), vr) in
+            rows.slot.iter().zip(k.data.chunks_exact(kc)).zip(v.data.chunks_exact(vc))
+        {
+            let slot = slot as usize;
+            l.k.write(slot * k.cols, kr)?;
+            l.v.write(slot * v.cols, vr)?;
+        }
+        Ok(())
     }
 
     fn attention(
@@ -237,10 +232,11 @@ impl Backend for CpuBackend {
         kv: &CpuKv,
         layer: usize,
         p: &AttentionParams,
+        rows: &RowsPlan,
         out: &mut CpuTensor,
     ) -> Result<()> {
         check::kv_layer("attention", kv.layers.len(), layer)?;
-        check::attention((q.rows, q.cols), &kv.desc, p, (out.rows, out.cols))?;
+        check::attention((q.rows, q.cols), &kv.desc, p, rows, (out.rows, out.cols))?;
         if q.rows == 0 {
             return Ok(());
         }
@@ -255,7 +251,7 @@ impl Backend for CpuBackend {
         } else {
             &q.data
         };
-        let a = Attn { q: q_data, layer: &kv.layers[layer], desc: &kv.desc, p, n: q.rows };
+        let a = Attn { q: q_data, layer: &kv.layers[layer], desc: &kv.desc, p, rows, n: q.rows };
         match self.mode {
             CpuMode::Scalar => {
                 attention::scalar(&a, &mut out.data);
@@ -311,15 +307,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn copy_rows(&self, x: &CpuTensor, start: usize, out: &mut CpuTensor) -> Result<()> {
-        const OP: &str = "copy_rows";
-        if out.cols != x.cols || start.saturating_add(out.rows) > x.rows {
-            return Err(shape_err(
-                OP,
-                format!("rows {start}..+{:?} of {:?}", out.shape(), x.shape()),
-            ));
+    fn gather_rows(&self, x: &CpuTensor, idx: &[u32], out: &mut CpuTensor) -> Result<()> {
+        check::gather_rows(x.shape(), idx, out.shape())?;
+        let cols = x.cols;
+        for (&i, dst) in idx.iter().zip(out.data.chunks_exact_mut(cols.max(1))) {
+            let i = i as usize;
+            dst.copy_from_slice(&x.data[i * cols..(i + 1) * cols]);
         }
-        out.data.copy_from_slice(&x.data[start * x.cols..(start + out.rows) * x.cols]);
         Ok(())
     }
 

@@ -168,7 +168,7 @@ impl CpuWeight {
     }
 }
 
-/// K or V values of one layer, `[n_ctx, n_head_kv, head_dim]`.
+/// K or V values of one layer, `[slots, n_head_kv, head_dim]`.
 #[derive(Debug, Clone)]
 pub(crate) enum KvBuf {
     /// IEEE binary16 bit patterns.
@@ -176,11 +176,31 @@ pub(crate) enum KvBuf {
     F32(Vec<f32>),
 }
 
+/// `n` zeros from the allocator's zeroed memory: the OS commits a page when it is first
+/// written, so a KV pool costs the blocks in use, not its size. An error (not an abort) when
+/// the allocation fails.
+fn alloc_zeroed<T: bytemuck::Zeroable>(n: Option<usize>, what: &str) -> Result<Vec<T>> {
+    let oom = |bytes| CoreError::OutOfMemory { what: what.to_string(), bytes };
+    let n = n.ok_or(oom(u64::MAX))?;
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom(u64::MAX))?;
+    if layout.size() == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(oom(layout.size() as u64));
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[T; n]`, and
+    // all-zero bytes are a valid `T` (`Zeroable`), so the `n` elements are initialized.
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
 impl KvBuf {
     fn new(dtype: KvDtype, n: Option<usize>) -> Result<Self> {
         Ok(match dtype {
-            KvDtype::F16 => Self::F16(alloc_filled(n, 0u16, "KV cache")?),
-            KvDtype::F32 => Self::F32(alloc_filled(n, 0.0f32, "KV cache")?),
+            KvDtype::F16 => Self::F16(alloc_zeroed(n, "KV cache")?),
+            KvDtype::F32 => Self::F32(alloc_zeroed(n, "KV cache")?),
         })
     }
 
@@ -209,8 +229,8 @@ pub(crate) struct LayerKv {
     pub(crate) v: KvBuf,
 }
 
-/// The key/value cache of every layer, stored position-major:
-/// element `(pos, head, d)` of a layer's K is at `(pos · n_head_kv + head) · head_dim + d`.
+/// The paged key/value pool of every layer, stored slot-major: element `(slot, head, d)` of a
+/// layer's K is at `(slot · n_head_kv + head) · head_dim + d`.
 #[derive(Debug, Clone)]
 pub struct CpuKv {
     pub(crate) desc: KvDesc,
@@ -221,8 +241,9 @@ impl CpuKv {
     pub(crate) fn new(desc: KvDesc) -> Result<Self> {
         let per_pos_k = desc.n_head_kv.checked_mul(desc.head_dim);
         let per_pos_v = desc.n_head_kv.checked_mul(desc.head_dim_v);
-        let nk = per_pos_k.and_then(|p| p.checked_mul(desc.n_ctx));
-        let nv = per_pos_v.and_then(|p| p.checked_mul(desc.n_ctx));
+        let slots = desc.slots();
+        let nk = per_pos_k.and_then(|p| p.checked_mul(slots?));
+        let nv = per_pos_v.and_then(|p| p.checked_mul(slots?));
         let mut layers = Vec::new();
         layers.try_reserve_exact(desc.n_layer).map_err(|_| CoreError::OutOfMemory {
             what: "KV cache".into(),

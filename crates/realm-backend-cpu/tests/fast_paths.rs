@@ -8,7 +8,9 @@ use std::sync::Arc;
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode, CpuTensor};
 use realm_conformance::rng::SplitMix64;
 use realm_conformance::{Check, compare, random_weight, tolerance};
-use realm_core::{AttentionParams, Backend, GgmlType, KvDesc, KvDtype, WeightDesc, WeightLayout};
+use realm_core::{
+    AttentionParams, Backend, GgmlType, KvDesc, KvDtype, RowsDesc, WeightDesc, WeightLayout,
+};
 
 fn upload(
     cpu: &CpuBackend,
@@ -100,19 +102,37 @@ fn attention_on_long_caches() {
             n_head_kv,
             head_dim: hd,
             head_dim_v: hd,
-            start_pos,
             scale: 1.0 / (hd as f32).sqrt(),
             window,
             softcap: None,
         };
         let run = |cpu: &CpuBackend| {
-            let desc = KvDesc { n_layer: 1, n_ctx, n_head_kv, head_dim: hd, head_dim_v: hd, dtype };
+            // One sequence in 16-position blocks, laid out in reverse over the pool.
+            let bs = 16;
+            let n_blocks = n_ctx.div_ceil(bs);
+            let table: Vec<u32> = (0..n_blocks as u32).rev().collect();
+            let rows = |from: usize, to: usize| {
+                let pos: Vec<u32> = (from as u32..to as u32).collect();
+                let seq = vec![0; pos.len()];
+                let d = RowsDesc { pos: &pos, seq: &seq, tables: &[&table], block_size: bs };
+                cpu.rows(&d).unwrap()
+            };
+            let desc = KvDesc {
+                n_layer: 1,
+                n_blocks,
+                block_size: bs,
+                n_head_kv,
+                head_dim: hd,
+                head_dim_v: hd,
+                dtype,
+            };
             let mut kv = cpu.kv_cache(desc).unwrap();
             let k = input(cpu, n_ctx, n_head_kv * hd, &kv_data);
             let v = input(cpu, n_ctx, n_head_kv * hd, &v_data);
-            cpu.kv_store(&mut kv, 0, 0, &k, &v).unwrap();
+            cpu.kv_store(&mut kv, 0, &rows(0, n_ctx), &k, &v).unwrap();
             let mut out = cpu.tensor(n, n_head * hd).unwrap();
-            cpu.attention(&input(cpu, n, n_head * hd, &q_data), &kv, 0, &p, &mut out).unwrap();
+            let q = input(cpu, n, n_head * hd, &q_data);
+            cpu.attention(&q, &kv, 0, &p, &rows(start_pos, n_ctx), &mut out).unwrap();
             out
         };
         let want = run(&oracle);

@@ -8,7 +8,7 @@
 //! - `max_rel = max |got − want| / max |want|`, where a worst element matters.
 //!
 //! Why each budget is what it is:
-//! - **Exact** (add, scale, copy_rows, argmax): IEEE f32 `+` and `×` are correctly rounded
+//! - **Exact** (add, scale, gather_rows, argmax): IEEE f32 `+` and `×` are correctly rounded
 //!   on every backend (WGSL requires it too), and argmax must pick the same index.
 //! - **Reordered f32** (embed, rms_norm, float-weight matmul): same values, sums in another
 //!   order or with fused multiply-adds: a few ulps, `nmse ≤ 1e-10`.
@@ -46,7 +46,7 @@ pub enum Check {
     Add,
     Scale,
     Softcap,
-    CopyRows,
+    GatherRows,
     Argmax,
 }
 
@@ -68,7 +68,7 @@ const QUANT_ACTIVATIONS: Tol = Tol { nmse: 5e-4, max_rel: Some(2e-2) };
 pub fn tolerance(check: Check) -> Tol {
     use GgmlType as T;
     match check {
-        Check::Add | Check::Scale | Check::CopyRows | Check::Argmax => EXACT,
+        Check::Add | Check::Scale | Check::GatherRows | Check::Argmax => EXACT,
         Check::Embed(_) | Check::RmsNorm => REORDERED,
         Check::Matmul(T::F32 | T::F16 | T::BF16) => REORDERED,
         Check::Matmul(_) => QUANT_ACTIVATIONS,

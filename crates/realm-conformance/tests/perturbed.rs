@@ -8,7 +8,8 @@ use std::future::Future;
 use realm_backend_cpu::{CpuBackend, CpuConfig, CpuKv, CpuMode, CpuTensor, CpuWeight};
 use realm_conformance::Failure;
 use realm_core::{
-    Activation, AttentionParams, Backend, BackendInfo, KvDesc, Result, RopeParams, WeightDesc,
+    Activation, AttentionParams, Backend, BackendInfo, KvDesc, Result, RopeParams, RowsDesc,
+    RowsPlan, WeightDesc,
 };
 
 /// Delegates to a CPU backend and scales the output of the op named `target` by 1.05.
@@ -31,6 +32,7 @@ impl Backend for Perturbed {
     type Tensor = CpuTensor;
     type Weight = CpuWeight;
     type Kv = CpuKv;
+    type Rows = RowsPlan;
 
     fn info(&self) -> BackendInfo {
         self.inner.info()
@@ -77,29 +79,29 @@ impl Backend for Perturbed {
         self.inner.matmul(w, bias, x, out)?;
         self.touch("matmul", out)
     }
-    fn rope(&self, x: &mut CpuTensor, p: &RopeParams) -> Result<()> {
-        self.inner.rope(x, p)?;
+    fn rows(&self, desc: &RowsDesc<'_>) -> Result<RowsPlan> {
+        self.inner.rows(desc)
+    }
+    fn rope(&self, x: &mut CpuTensor, p: &RopeParams, rows: &RowsPlan) -> Result<()> {
+        self.inner.rope(x, p, rows)?;
         self.touch("rope", x)
     }
     fn kv_store(
         &self,
         kv: &mut CpuKv,
         layer: usize,
-        start: usize,
+        rows: &RowsPlan,
         k: &CpuTensor,
         v: &CpuTensor,
     ) -> Result<()> {
         if self.target == "kv_store" {
-            // Store the keys one position late: a classic off-by-one.
-            return self.inner.kv_store(
-                kv,
-                layer,
-                (start + 1).min(kv.desc().n_ctx - k.shape().0),
-                k,
-                v,
-            );
+            // Store each row's keys one slot late (within the pool): a classic off-by-one.
+            let slots = kv.desc().slots().unwrap_or(1) as u32;
+            let mut late = rows.clone();
+            late.slot.iter_mut().for_each(|s| *s = (*s + 1) % slots);
+            return self.inner.kv_store(kv, layer, &late, k, v);
         }
-        self.inner.kv_store(kv, layer, start, k, v)
+        self.inner.kv_store(kv, layer, rows, k, v)
     }
     fn attention(
         &self,
@@ -107,9 +109,10 @@ impl Backend for Perturbed {
         kv: &CpuKv,
         layer: usize,
         p: &AttentionParams,
+        rows: &RowsPlan,
         out: &mut CpuTensor,
     ) -> Result<()> {
-        self.inner.attention(q, kv, layer, p, out)?;
+        self.inner.attention(q, kv, layer, p, rows, out)?;
         self.touch("attention", out)
     }
     fn glu(
@@ -134,9 +137,9 @@ impl Backend for Perturbed {
         self.inner.softcap(x, cap)?;
         self.touch("softcap", x)
     }
-    fn copy_rows(&self, x: &CpuTensor, start: usize, out: &mut CpuTensor) -> Result<()> {
-        self.inner.copy_rows(x, start, out)?;
-        self.touch("copy_rows", out)
+    fn gather_rows(&self, x: &CpuTensor, idx: &[u32], out: &mut CpuTensor) -> Result<()> {
+        self.inner.gather_rows(x, idx, out)?;
+        self.touch("gather_rows", out)
     }
     fn argmax(&self, x: &CpuTensor, out: &mut CpuTensor) -> Result<()> {
         self.inner.argmax(x, out)?;
@@ -165,7 +168,7 @@ const SUITES: [(&str, Suite); 14] = [
     ("add", realm_conformance::add),
     ("scale", realm_conformance::scale),
     ("softcap", realm_conformance::softcap),
-    ("copy_rows", realm_conformance::copy_rows),
+    ("gather_rows", realm_conformance::gather_rows),
     ("argmax", realm_conformance::argmax),
 ];
 

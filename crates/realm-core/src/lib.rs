@@ -12,15 +12,24 @@
 //! Shapes: an activation [`Backend::Tensor`] is a row-major f32 matrix `[rows, cols]` where a row
 //! is one token position. Weights are matrices `[rows = out features, cols = in features]` stored
 //! as GGUF blocks along `cols` (ggml's `ne[0]`), or vectors (norm weights, biases).
+//!
+//! Batches: the rows of a step may belong to several sequences (continuous batching). A
+//! [`RowsDesc`] says, once per step, where each row sits — its sequence, its position there, and
+//! each sequence's block table into the paged KV pool ([`KvDesc`]); the backend turns it into a
+//! [`Backend::Rows`] that rope, the KV store and attention take. **Batch invariance:** a row's
+//! result never depends on the other rows of the op (a fixed reduction order per row, whatever
+//! the batch), so a request's output is the same alone or among others. The CPU backend holds
+//! this bit for bit; a GPU backend within the conformance tolerances.
 
 pub mod check;
 mod error;
 mod params;
 
+pub use check::RowsPlan;
 pub use error::{CoreError, Result, shape_err};
 pub use params::{
     Activation, AttentionParams, BackendInfo, Epilogue, HostStat, KvDesc, KvDtype, OpStat,
-    RopeParams, RopeStyle, SharedBytes, WeightDesc, WeightLayout,
+    RopeParams, RopeStyle, RowsDesc, SharedBytes, WeightDesc, WeightLayout,
 };
 pub use realm_quant::GgmlType;
 
@@ -33,8 +42,10 @@ pub trait Backend {
     type Tensor;
     /// A weight matrix or vector, in whatever layout the backend chose at upload.
     type Weight;
-    /// The key/value cache of every layer.
+    /// The paged key/value pool of every layer.
     type Kv;
+    /// A step's row placement ([`RowsDesc`]), checked and where the device can read it.
+    type Rows;
 
     /// What this backend is, and which paths (SIMD level, GPU tier, ...) it chose and why.
     fn info(&self) -> BackendInfo;
@@ -55,8 +66,13 @@ pub trait Backend {
     /// The shape `(rows, cols)` of a tensor.
     fn shape(&self, t: &Self::Tensor) -> (usize, usize);
 
-    /// Allocate the KV cache.
+    /// Allocate the KV pool. Its memory may be committed lazily (the CPU's pages are touched
+    /// when a block is first written), so a large pool costs what is in use.
     fn kv_cache(&self, desc: KvDesc) -> Result<Self::Kv>;
+
+    /// Check a step's row placement and make it readable by the ops of the step (a GPU
+    /// uploads it once, not once per layer). Valid until the step is submitted.
+    fn rows(&self, desc: &RowsDesc<'_>) -> Result<Self::Rows>;
 
     /// `out[i] = dequant(table row tokens[i])` for each token. `out` is `[tokens.len(), n_embd]`.
     fn embed(&self, table: &Self::Weight, tokens: &[u32], out: &mut Self::Tensor) -> Result<()>;
@@ -141,26 +157,26 @@ pub trait Backend {
         }
     }
 
-    /// Rotary position embedding in place on `x = [n, n_heads · head_dim]`; row `r` is at
-    /// position `p.start_pos + r`.
-    fn rope(&self, x: &mut Self::Tensor, p: &RopeParams) -> Result<()>;
+    /// Rotary position embedding in place on `x = [n, n_heads · head_dim]`; row `r` is at its
+    /// position in `rows`.
+    fn rope(&self, x: &mut Self::Tensor, p: &RopeParams, rows: &Self::Rows) -> Result<()>;
 
-    /// Store `k` and `v` (`[n, n_head_kv · head_dim]`) of `layer` at positions
-    /// `start_pos .. start_pos + n`.
+    /// Store `k` and `v` (`[n, n_head_kv · head_dim]`) of `layer`: row `r` into the slot of
+    /// its position in its sequence's blocks (a scatter into the pool).
     fn kv_store(
         &self,
         kv: &mut Self::Kv,
         layer: usize,
-        start_pos: usize,
+        rows: &Self::Rows,
         k: &Self::Tensor,
         v: &Self::Tensor,
     ) -> Result<()>;
 
     /// [`Backend::rope`] of `q` (in place) and of `k`, then [`Backend::kv_store`] of the
-    /// rotated keys and `v` at `k_rope.start_pos`: what a block does between its projections
-    /// and its attention, fused where the backend can (`q_rope` and `k_rope` differ in their
-    /// head counts only). Afterwards `k` holds the rotated keys, or its old values where the
-    /// backend rotated them on their way into the cache: read keys from the cache.
+    /// rotated keys and `v`: what a block does between its projections and its attention,
+    /// fused where the backend can (`q_rope` and `k_rope` differ in their head counts only).
+    /// Afterwards `k` holds the rotated keys, or its old values where the backend rotated them
+    /// on their way into the cache: read keys from the cache.
     #[allow(clippy::too_many_arguments)]
     fn rope_kv_store(
         &self,
@@ -171,21 +187,24 @@ pub trait Backend {
         layer: usize,
         q_rope: &RopeParams,
         k_rope: &RopeParams,
+        rows: &Self::Rows,
     ) -> Result<()> {
-        self.rope(q, q_rope)?;
-        self.rope(k, k_rope)?;
-        self.kv_store(kv, layer, k_rope.start_pos, k, v)
+        self.rope(q, q_rope, rows)?;
+        self.rope(k, k_rope, rows)?;
+        self.kv_store(kv, layer, rows, k, v)
     }
 
-    /// Causal attention of `q = [n, n_head · head_dim]` (row `r` at position `start_pos + r`)
-    /// over the cached keys/values of `layer` at positions `0 ..= start_pos + r` (or the last
-    /// `window` of them). `out` is `[n, n_head · head_dim_v]`.
+    /// Causal attention of `q = [n, n_head · head_dim]`: row `r`, at position `pos` of its
+    /// sequence, attends over that sequence's cached keys/values of `layer` at positions
+    /// `0 ..= pos` (or the last `window` of them), read through its block table. `out` is
+    /// `[n, n_head · head_dim_v]`. Every row's keys and values must have been stored.
     fn attention(
         &self,
         q: &Self::Tensor,
         kv: &Self::Kv,
         layer: usize,
         p: &AttentionParams,
+        rows: &Self::Rows,
         out: &mut Self::Tensor,
     ) -> Result<()>;
 
@@ -207,8 +226,8 @@ pub trait Backend {
     /// `x = cap · tanh(x / cap)`, elementwise (logit soft-capping).
     fn softcap(&self, x: &mut Self::Tensor, cap: f32) -> Result<()>;
 
-    /// Copy rows `start .. start + out.rows` of `x` into `out`.
-    fn copy_rows(&self, x: &Self::Tensor, start: usize, out: &mut Self::Tensor) -> Result<()>;
+    /// `out[i] = x[idx[i]]`, whole rows: the rows of a batch that need logits.
+    fn gather_rows(&self, x: &Self::Tensor, idx: &[u32], out: &mut Self::Tensor) -> Result<()>;
 
     /// Index of the largest value of each row (ties to the lowest index), as f32 values in
     /// `out = [rows, 1]` (exact for indices below 2^24): greedy decoding reads back 4 bytes.

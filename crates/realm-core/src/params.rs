@@ -68,7 +68,6 @@ pub struct RopeParams {
     pub head_dim: usize,
     /// Leading dimensions of each head that are rotated (the rest pass through).
     pub rope_dim: usize,
-    pub start_pos: usize,
     pub freq_base: f32,
     /// Linear position scaling (1.0 = none).
     pub freq_scale: f32,
@@ -81,7 +80,6 @@ pub struct AttentionParams {
     pub n_head_kv: usize,
     pub head_dim: usize,
     pub head_dim_v: usize,
-    pub start_pos: usize,
     /// Multiplier of `q·k` (usually `1/sqrt(head_dim)`).
     pub scale: f32,
     /// Sliding window: attend only to the last `window` positions (inclusive of the current).
@@ -96,14 +94,76 @@ pub enum KvDtype {
     F32,
 }
 
+/// A paged KV pool: `n_blocks` blocks of `block_size` slots for every layer; slot
+/// `b · block_size + i` holds one position's keys (`n_head_kv × head_dim`) and values
+/// (`n_head_kv × head_dim_v`). Which sequence a block belongs to, and at which of its
+/// positions, is the caller's business: each step says so in its [`RowsDesc`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvDesc {
     pub n_layer: usize,
-    pub n_ctx: usize,
+    pub n_blocks: usize,
+    pub block_size: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
     pub head_dim_v: usize,
     pub dtype: KvDtype,
+}
+
+impl KvDesc {
+    /// Slots in the pool (`n_blocks × block_size`), `None` on overflow.
+    pub fn slots(&self) -> Option<usize> {
+        self.n_blocks.checked_mul(self.block_size)
+    }
+
+    /// Bytes of one slot over every layer (keys and values).
+    pub fn bytes_per_slot(&self) -> u64 {
+        let elem: u64 = match self.dtype {
+            KvDtype::F16 => 2,
+            KvDtype::F32 => 4,
+        };
+        let per_layer = (self.n_head_kv as u64)
+            .saturating_mul(self.head_dim as u64 + self.head_dim_v as u64)
+            .saturating_mul(elem);
+        per_layer.saturating_mul(self.n_layer as u64)
+    }
+}
+
+/// Where the rows of one step sit: row `r` is position `pos[r]` of sequence `seq[r]`, whose
+/// block table `tables[seq[r]]` lists the pool blocks holding its positions in order (entry
+/// `i` holds positions `i · block_size .. (i + 1) · block_size`). A row's keys and values are
+/// stored at its own position's slot, and its attention reads positions `0 ..= pos[r]` (or
+/// the window's last ones) of its sequence through the table, so rows of several sequences
+/// (decode rows and prefill chunks) run in one step, and sequences may share blocks (a common
+/// prefix). One sequence at consecutive positions with the table `[0, 1, 2, ..]` is the
+/// single-sequence case.
+#[derive(Debug, Clone, Copy)]
+pub struct RowsDesc<'a> {
+    /// Position of each row in its sequence.
+    pub pos: &'a [u32],
+    /// Sequence of each row (an index into `tables`).
+    pub seq: &'a [u32],
+    /// Block table of each sequence.
+    pub tables: &'a [&'a [u32]],
+    /// Positions per block (the pool's [`KvDesc::block_size`]).
+    pub block_size: usize,
+}
+
+impl RowsDesc<'_> {
+    /// Rows of the step.
+    pub fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos.is_empty()
+    }
+
+    /// The pool slot of row `r` (call after [`crate::check::rows`] accepted the descriptor).
+    pub fn slot(&self, r: usize) -> Option<usize> {
+        let (pos, seq) = (*self.pos.get(r)? as usize, *self.seq.get(r)? as usize);
+        let block = *self.tables.get(seq)?.get(pos / self.block_size.max(1))? as usize;
+        Some(block * self.block_size + pos % self.block_size.max(1))
+    }
 }
 
 /// The activation of a gated linear unit.

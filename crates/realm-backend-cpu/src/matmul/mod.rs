@@ -12,9 +12,11 @@
 //!   weight block serves up to four activation rows). This is llama.cpp's CPU approach: the weights are read in their
 //!   2–8-bit form, never widened to f32 in memory. Formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 //!   IQ4_NL, Q4_K, Q5_K, Q6_K with AVX2 kernels (simd128: all but Q5_K); Q2_K, Q3_K, IQ4_XS
-//!   with portable ones only. The portable kernels serve only small batches (below
-//!   `PORTABLE_INT_MAX_ROWS` rows), where they beat the generic path; the SIMD ones serve every
-//!   batch size (on wasm32, simd128 int8 beats the f32 path 1.3–2× at 512 rows).
+//!   with portable ones only. Every batch size of a format takes the same path (the integer
+//!   one wherever a format has an integer kernel), so a row's result never depends on how
+//!   many rows share the matmul (batch invariance); the plain-Rust integer kernels were
+//!   faster than dequantize-once only below 4 rows, and that is the price on the
+//!   portable paths (BENCHMARKS.md).
 //!
 //! - packed (x86_64 with AVX-512 VNNI, [`vnni`]): the 32-block formats (Q4_0, Q4_1, Q5_0,
 //!   Q5_1, Q8_0) and Q4_K/Q6_K repacked at upload into 16-row panels, one `vpdpbusd` lane per
@@ -52,8 +54,6 @@ const ROW_TILE: usize = 16;
 /// panel of weights (≤ 16 rows × a few KiB) stays in L1.
 #[cfg(target_arch = "x86_64")]
 const PACKED_ROW_TILE: usize = 64;
-/// From this many activation rows on, `Isa::Portable` uses the f32 path.
-const PORTABLE_INT_MAX_ROWS: usize = 4;
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
 const MIN_PARALLEL_MACS: usize = 1 << 17;
 
@@ -176,11 +176,9 @@ pub(crate) fn fast(
         return packed(pool, isa, p, w, bias, x, n, out);
     }
     let weights = Rows { data: w.data(), row_bytes: w.row_bytes };
-    // The plain-Rust integer kernels only beat dequantize-once + f32 dots when each weight
-    // row meets few activation rows.
-    let int = int_kernel(w.ty, isa)
-        .filter(|(_, dot)| !matches!(dot, IntDot::Portable(_)) || n < PORTABLE_INT_MAX_ROWS);
-    match int {
+    // The path depends on the format only, never on `n`: a row's result must not depend on
+    // its batch.
+    match int_kernel(w.ty, isa) {
         Some((kind, dot)) => {
             let acts = QActs::new(isa, kind, x, n, w.cols, pool).map_err(|_| {
                 CoreError::Backend { op: "matmul", detail: "a worker panicked".into() }

@@ -5,30 +5,39 @@
 //!   them, then the weighted sum of the values, one position at a time.
 //! - [`fast`]: online softmax (the flash-attention recurrence: a running max `m`, normalizer
 //!   `l` and accumulator rescaled by `e^(m_old - m_new)`). The work is split into tasks of
-//!   (a tile of query rows, one KV head with its query heads, a slice of the key positions);
-//!   each task converts a block of keys/values to f32 once and reuses it for every query row
-//!   and head of the tile. Decode (one row) splits over key positions so that all threads
-//!   help; prefill splits over query tiles and heads. Partial `(m, l, acc)` of the position
-//!   slices are merged at the end. On x86_64 with AVX-512 (head dimensions a multiple of 16,
+//!   (a tile of query rows, one KV head with its query heads, a segment of the key
+//!   positions); each task converts a block of keys/values to f32 once and reuses it for every
+//!   query row and head of the tile. A tile is up to 8 consecutive rows of one sequence (a
+//!   prefill chunk); a decode row is a tile of its own. Keys are read through the sequence's
+//!   block table, so any row of any sequence can share a step with any other.
+//!
+//!   **Batch invariance.** A row's result depends on that row alone, never on its tile or
+//!   its batch: segments are fixed ranges of absolute positions (`SEGMENT`), key blocks are
+//!   aligned to absolute multiples of `KEY_BLOCK`, a row folds exactly the positions of its
+//!   own span in each block (positions of other rows in the block weigh an exact 0), and the
+//!   partial `(m, l, acc)` of a row's segments are always merged in segment order. Decode
+//!   gets its parallelism from the segments of a long context and from the other sequences
+//!   of the batch. On x86_64 with AVX-512 (head dimensions a multiple of 16,
 //!   value dimensions of 64) the task is register-blocked: scores of 4 query vectors × 4 keys
 //!   at once, and the weighted value sum of 4 query vectors held in registers across a block
 //!   of keys (`x86::task_wide`), which cut Gemma 3's prompt attention time by about 40 %.
 
 use std::ops::Range;
 
-use realm_core::{AttentionParams, KvDesc};
+use realm_core::{AttentionParams, KvDesc, RowsPlan};
 
 use crate::isa::Isa;
 use crate::ops::elementwise::softcap;
 use crate::pool::{ChunkPanicked, ThreadPool};
 use crate::tensor::{KvBuf, LayerKv};
 
-/// Key positions converted to f32 at a time.
+/// Key positions converted to f32 at a time; blocks start at absolute multiples of it.
 const KEY_BLOCK: usize = 32;
-/// Query rows per task in prefill.
+/// Most query rows per tile in prefill.
 const QUERY_TILE: usize = 8;
-/// Fewest key positions worth a task of their own.
-const MIN_SPLIT: usize = 128;
+/// Key positions per segment, a task's share of a row's span (a multiple of `KEY_BLOCK`):
+/// segments are fixed absolute ranges, so how a row is split never depends on its batch.
+const SEGMENT: usize = 128;
 
 /// What every attention task needs.
 pub(crate) struct Attn<'a> {
@@ -36,6 +45,7 @@ pub(crate) struct Attn<'a> {
     pub(crate) layer: &'a LayerKv,
     pub(crate) desc: &'a KvDesc,
     pub(crate) p: &'a AttentionParams,
+    pub(crate) rows: &'a RowsPlan,
     pub(crate) n: usize,
 }
 
@@ -46,9 +56,12 @@ impl Attn<'_> {
 
     /// The key positions row `r` sees: `lo ..= pos`.
     fn range(&self, r: usize) -> (usize, usize) {
-        let pos = self.p.start_pos + r;
-        let lo = self.p.window.map_or(0, |w| (pos + 1).saturating_sub(w));
-        (lo, pos)
+        self.rows.span(r, self.p.window)
+    }
+
+    /// The sequence of row `r`.
+    fn seq(&self, r: usize) -> usize {
+        self.rows.seq.get(r).copied().unwrap_or(0) as usize
     }
 
     fn query(&self, r: usize, h: usize) -> &[f32] {
@@ -66,11 +79,15 @@ impl Attn<'_> {
     }
 }
 
-/// Converts the rows of KV head `g` at positions `js` into `dst` (`js.len() × dim`).
+/// Converts the rows of KV head `g` at positions `js` of sequence `seq` (through its block
+/// table) into `dst` (`js.len() × dim`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn load_rows(
     isa: Isa,
     buf: &KvBuf,
+    rows: &RowsPlan,
+    seq: usize,
     n_head_kv: usize,
     dim: usize,
     g: usize,
@@ -78,7 +95,7 @@ fn load_rows(
     dst: &mut [f32],
 ) {
     for (j, d) in js.zip(dst.chunks_exact_mut(dim)) {
-        let at = (j * n_head_kv + g) * dim;
+        let at = (rows.slot_of(seq, j) * n_head_kv + g) * dim;
         match buf {
             KvBuf::F16(v) => {
                 crate::vec::f16_to_f32(isa, v.get(at..at + dim).unwrap_or_default(), d)
@@ -106,12 +123,13 @@ pub(crate) fn scalar(a: &Attn<'_>, out: &mut [f32]) {
     let mut scores = Vec::new();
     for r in 0..a.n {
         let (lo, pos) = a.range(r);
+        let seq = a.seq(r);
         for h in 0..a.p.n_head {
             let g = h / group;
             let q = a.query(r, h);
             scores.clear();
             for j in lo..=pos {
-                let base = (j * nkv + g) * hd;
+                let base = (a.rows.slot_of(seq, j) * nkv + g) * hd;
                 let mut s = 0.0f32;
                 for (d, &qd) in q.iter().enumerate() {
                     s += qd * value_at(&a.layer.k, base + d);
@@ -128,7 +146,7 @@ pub(crate) fn scalar(a: &Attn<'_>, out: &mut [f32]) {
             o.fill(0.0);
             for (j, &e) in (lo..=pos).zip(&scores) {
                 let w = e / sum;
-                let base = (j * nkv + g) * dv;
+                let base = (a.rows.slot_of(seq, j) * nkv + g) * dv;
                 for (d, od) in o.iter_mut().enumerate() {
                     *od += w * value_at(&a.layer.v, base + d);
                 }
@@ -137,30 +155,81 @@ pub(crate) fn scalar(a: &Attn<'_>, out: &mut [f32]) {
     }
 }
 
-/// How the fast path splits the work.
+/// How the fast path splits the work: tiles of rows, and for each tile the segments its
+/// rows' spans touch; a task is (tile, KV head, segment).
 struct Split {
-    tile: usize,
-    tiles: usize,
-    splits: usize,
-    /// Floats of one task's partial results: `tile × group × (dv + 2)`.
+    /// Rows of each tile.
+    tiles: Vec<Range<usize>>,
+    /// Each tile's first segment and its first task.
+    first_seg: Vec<usize>,
+    first_task: Vec<usize>,
+    /// Per task: its tile and segment (the KV head is `task % n_head_kv`).
+    tasks: Vec<(usize, usize)>,
+    /// Floats of one task's partial results: `QUERY_TILE × group × (dv + 2)`.
     region: usize,
 }
 
 impl Split {
-    fn new(a: &Attn<'_>, threads: usize) -> Self {
-        let tile = if a.n == 1 { 1 } else { QUERY_TILE.min(a.n) };
-        let tiles = a.n.div_ceil(tile);
-        let tasks = tiles * a.p.n_head_kv;
-        let (lo, _) = a.range(0);
-        let (_, hi) = a.range(a.n - 1);
-        let span = hi + 1 - lo;
-        let splits = if tasks >= 2 * threads || threads <= 1 {
-            1
-        } else {
-            (2 * threads).div_ceil(tasks).min(span.div_ceil(MIN_SPLIT)).max(1)
+    fn new(a: &Attn<'_>) -> Self {
+        let nkv = a.p.n_head_kv;
+        let mut sp = Split {
+            tiles: Vec::new(),
+            first_seg: Vec::new(),
+            first_task: Vec::new(),
+            tasks: Vec::new(),
+            region: QUERY_TILE * a.group() * (a.p.head_dim_v + 2),
         };
-        Self { tile, tiles, splits, region: tile * a.group() * (a.p.head_dim_v + 2) }
+        let mut r = 0;
+        while r < a.n {
+            // Consecutive positions of one sequence share a tile.
+            let mut end = r + 1;
+            while end < a.n
+                && end - r < QUERY_TILE
+                && a.seq(end) == a.seq(r)
+                && a.range(end).1 == a.range(end - 1).1 + 1
+            {
+                end += 1;
+            }
+            let t = sp.tiles.len();
+            let (lo, hi) = (a.range(r).0, a.range(end - 1).1);
+            let (s0, s1) = (lo / SEGMENT, hi / SEGMENT);
+            sp.tiles.push(r..end);
+            sp.first_seg.push(s0);
+            sp.first_task.push(sp.tasks.len());
+            for s in s0..=s1 {
+                for _ in 0..nkv {
+                    sp.tasks.push((t, s));
+                }
+            }
+            r = end;
+        }
+        sp
     }
+
+    /// Task `c`: its rows, KV head and the key positions it folds (the tile's span within its
+    /// segment).
+    fn task(&self, a: &Attn<'_>, c: usize) -> (Range<usize>, usize, Range<usize>) {
+        let nkv = a.p.n_head_kv.max(1);
+        let (t, s) = self.tasks[c];
+        let g = (c - self.first_task[t]) % nkv;
+        let rows = self.tiles[t].clone();
+        let (lo, hi) = (a.range(rows.start).0, a.range(rows.end - 1).1);
+        let keys = lo.max(s * SEGMENT)..(hi + 1).min((s + 1) * SEGMENT);
+        (rows, g, keys)
+    }
+
+    /// Where the state of (tile `t`, head `g`, segment `s`) starts in the partial results.
+    fn region_of(&self, a: &Attn<'_>, t: usize, g: usize, s: usize) -> usize {
+        let nkv = a.p.n_head_kv.max(1);
+        (self.first_task[t] + (s - self.first_seg[t]) * nkv + g) * self.region
+    }
+}
+
+/// The end of the key block that starts at `j0`: the next absolute multiple of `KEY_BLOCK`,
+/// or `end`.
+#[inline]
+fn block_end(j0: usize, end: usize) -> usize {
+    ((j0 / KEY_BLOCK + 1) * KEY_BLOCK).min(end)
 }
 
 /// Online-softmax state of one (query row, head) pair, stored as `[m, l, acc..]`.
@@ -243,25 +312,25 @@ pub(crate) fn fast(
     a: &Attn<'_>,
     out: &mut [f32],
 ) -> Result<(), ChunkPanicked> {
-    let sp = Split::new(a, pool.threads());
+    let sp = Split::new(a);
     // The AVX-512 kernel needs whole vectors of head dimensions.
     let wide =
         wide.filter(|_| a.p.head_dim.is_multiple_of(16) && a.p.head_dim_v.is_multiple_of(64));
-    let nkv = a.p.n_head_kv;
-    let tasks = sp.tiles * nkv * sp.splits;
-    let mut partial = vec![0.0f32; tasks * sp.region];
+    let mut partial = vec![0.0f32; sp.tasks.len() * sp.region];
     pool.for_each_chunk_mut(&mut partial, sp.region, &|c, region| {
-        let (t, rest) = (c / (nkv * sp.splits), c % (nkv * sp.splits));
-        let (g, s) = (rest / sp.splits, rest % sp.splits);
+        let task = sp.task(a, c);
         match wide {
             #[cfg(target_arch = "x86_64")]
-            Some(w) => x86::task_wide(w, isa, a, &sp, (t, g, s), region),
-            _ => task(isa, a, &sp, t, g, s, region),
+            Some(w) => x86::task_wide(w, isa, a, task, region),
+            _ => task_run(isa, a, task, region),
         }
     })?;
     merge(a, &sp, &partial, out);
     Ok(())
 }
+
+/// One task's rows, KV head and key positions.
+type Task = (Range<usize>, usize, Range<usize>);
 
 /// Proof that the CPU runs the AVX-512 attention kernel (its VNNI token: AVX-512 F/BW/VL).
 #[cfg(target_arch = "x86_64")]
@@ -270,15 +339,15 @@ pub(crate) type Wide = crate::isa::Vnni512Token;
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) type Wide = core::convert::Infallible;
 
-/// Query tile `t`, KV head `g`, position slice `s`: writes the tile's partial states.
-fn task(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region: &mut [f32]) {
+/// One task: writes the partial states of its rows × the KV head's query heads.
+fn task_run(isa: Isa, a: &Attn<'_>, task: Task, region: &mut [f32]) {
     match isa {
-        Isa::Portable => task_body(isa, a, sp, t, g, s, region),
+        Isa::Portable => task_body(isa, a, task, region),
         // The portable body, compiled for simd128, with `isa`'s f32 dot and f16 widening.
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => task_body(isa, a, sp, t, g, s, region),
+        Isa::Simd128 => task_body(isa, a, task, region),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2(token) => x86::task(token, a, sp, t, g, s, region),
+        Isa::Avx2(token) => x86::task(token, a, task, region),
     }
 }
 
@@ -286,7 +355,7 @@ fn task(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region
 mod x86 {
     use core::arch::x86_64::*;
 
-    use super::{Attn, KEY_BLOCK, Split, State, load_rows, task_body};
+    use super::{Attn, KEY_BLOCK, State, Task, block_end, load_rows, task_body};
     use crate::isa::{Avx2Token, Isa, Vnni512Token};
 
     /// Query vectors (rows × heads of the tile) processed together.
@@ -300,46 +369,35 @@ mod x86 {
         t: Vnni512Token,
         isa: Isa,
         a: &Attn<'_>,
-        sp: &Split,
-        tgs: (usize, usize, usize),
+        task: Task,
         region: &mut [f32],
     ) {
         let _ = t;
         // SAFETY: a `Vnni512Token` exists only after AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C
         // were detected.
-        unsafe { wide_body(isa, a, sp, tgs, region) }
+        unsafe { wide_body(isa, a, task, region) }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
-    fn wide_body(
-        isa: Isa,
-        a: &Attn<'_>,
-        sp: &Split,
-        (t, g, s): (usize, usize, usize),
-        region: &mut [f32],
-    ) {
+    fn wide_body(isa: Isa, a: &Attn<'_>, (rows, g, keys): Task, region: &mut [f32]) {
         let (hd, dv, nkv, group) = (a.p.head_dim, a.p.head_dim_v, a.desc.n_head_kv, a.group());
-        let rows = t * sp.tile..((t + 1) * sp.tile).min(a.n);
-        let (lo, _) = a.range(rows.start);
-        let (_, hi) = a.range(rows.end - 1);
-        let span = hi + 1 - lo;
-        let per = span.div_ceil(sp.splits);
-        let (j_start, j_end) = (lo + s * per, (lo + (s + 1) * per).min(hi + 1));
+        let seq = a.seq(rows.start);
+        let (j_start, j_end) = (keys.start, keys.end);
         let mut states: Vec<State<'_>> = region.chunks_exact_mut(dv + 2).map(State).collect();
         states.iter_mut().for_each(State::reset);
         // The tile's query vectors, row-major then head: state `ri · group + h`.
         let nq = rows.len() * group;
         let query = |qi: usize| a.query(rows.start + qi / group, g * group + qi % group);
         let range = |qi: usize| a.range(rows.start + qi / group);
-        let mut keys = vec![0.0f32; KEY_BLOCK * hd];
+        let mut kbuf = vec![0.0f32; KEY_BLOCK * hd];
         let mut vals = vec![0.0f32; KEY_BLOCK * dv];
         let mut p = [[0.0f32; KEY_BLOCK]; QB];
         let mut j0 = j_start;
         while j0 < j_end {
-            let j1 = (j0 + KEY_BLOCK).min(j_end);
+            let j1 = block_end(j0, j_end);
             let nk = j1 - j0;
-            load_rows(isa, &a.layer.k, nkv, hd, g, j0..j1, &mut keys);
-            load_rows(isa, &a.layer.v, nkv, dv, g, j0..j1, &mut vals);
+            load_rows(isa, &a.layer.k, a.rows, seq, nkv, hd, g, j0..j1, &mut kbuf);
+            load_rows(isa, &a.layer.v, a.rows, seq, nkv, dv, g, j0..j1, &mut vals);
             let mut q0 = 0;
             while q0 < nq {
                 let q1 = (q0 + QB).min(nq);
@@ -354,7 +412,7 @@ mod x86 {
                 }
                 let qs: [&[f32]; QB] =
                     core::array::from_fn(|i| if q0 + i < q1 { query(q0 + i) } else { query(q0) });
-                scores(&qs, &keys[..nk * hd], hd, &mut p);
+                scores(&qs, &kbuf[..nk * hd], hd, &mut p);
                 let mut any = false;
                 let mut corr = [1.0f32; QB];
                 for i in 0..q1 - q0 {
@@ -471,39 +529,21 @@ mod x86 {
     /// [`task_body`] compiled for AVX2 + FMA + F16C, so that its loops vectorize 8 wide and
     /// the dot products and conversions inline.
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn task_avx2(
-        t: Avx2Token,
-        a: &Attn<'_>,
-        sp: &Split,
-        (ti, g, s): (usize, usize, usize),
-        region: &mut [f32],
-    ) {
-        task_body(Isa::Avx2(t), a, sp, ti, g, s, region);
+    fn task_avx2(t: Avx2Token, a: &Attn<'_>, task: Task, region: &mut [f32]) {
+        task_body(Isa::Avx2(t), a, task, region);
     }
 
-    pub(super) fn task(
-        t: Avx2Token,
-        a: &Attn<'_>,
-        sp: &Split,
-        ti: usize,
-        g: usize,
-        s: usize,
-        region: &mut [f32],
-    ) {
+    pub(super) fn task(t: Avx2Token, a: &Attn<'_>, task: Task, region: &mut [f32]) {
         // SAFETY: an `Avx2Token` exists only after AVX2, FMA and F16C were detected.
-        unsafe { task_avx2(t, a, sp, (ti, g, s), region) }
+        unsafe { task_avx2(t, a, task, region) }
     }
 }
 
 #[inline(always)]
-fn task_body(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, region: &mut [f32]) {
+fn task_body(isa: Isa, a: &Attn<'_>, (rows, g, keys_at): Task, region: &mut [f32]) {
     let (hd, dv, nkv, group) = (a.p.head_dim, a.p.head_dim_v, a.desc.n_head_kv, a.group());
-    let rows = t * sp.tile..((t + 1) * sp.tile).min(a.n);
-    let (lo, _) = a.range(rows.start);
-    let (_, hi) = a.range(rows.end - 1);
-    let span = hi + 1 - lo;
-    let per = span.div_ceil(sp.splits);
-    let (j_start, j_end) = (lo + s * per, (lo + (s + 1) * per).min(hi + 1));
+    let seq = a.seq(rows.start);
+    let (j_start, j_end) = (keys_at.start, keys_at.end);
     let mut states: Vec<State<'_>> = region.chunks_exact_mut(dv + 2).map(State).collect();
     states.iter_mut().for_each(State::reset);
     let mut keys = vec![0.0f32; KEY_BLOCK * hd];
@@ -511,9 +551,9 @@ fn task_body(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, r
     let mut scores = [0.0f32; KEY_BLOCK];
     let mut j0 = j_start;
     while j0 < j_end {
-        let j1 = (j0 + KEY_BLOCK).min(j_end);
-        load_rows(isa, &a.layer.k, nkv, hd, g, j0..j1, &mut keys);
-        load_rows(isa, &a.layer.v, nkv, dv, g, j0..j1, &mut vals);
+        let j1 = block_end(j0, j_end);
+        load_rows(isa, &a.layer.k, a.rows, seq, nkv, hd, g, j0..j1, &mut keys);
+        load_rows(isa, &a.layer.v, a.rows, seq, nkv, dv, g, j0..j1, &mut vals);
         for (ri, r) in rows.clone().enumerate() {
             let (rlo, rhi) = a.range(r);
             let (b0, b1) = (rlo.max(j0), (rhi + 1).min(j1));
@@ -537,36 +577,38 @@ fn task_body(isa: Isa, a: &Attn<'_>, sp: &Split, t: usize, g: usize, s: usize, r
     }
 }
 
-/// Combines the position slices of every (row, head) and normalizes.
+/// Combines the segments of every (row, head), in segment order, and normalizes.
 fn merge(a: &Attn<'_>, sp: &Split, partial: &[f32], out: &mut [f32]) {
-    let (dv, nkv, group) = (a.p.head_dim_v, a.p.n_head_kv, a.group());
+    let (dv, group) = (a.p.head_dim_v, a.group());
     let state = dv + 2;
-    for r in 0..a.n {
-        let (t, ri) = (r / sp.tile, r % sp.tile);
-        for h in 0..a.p.n_head {
-            let (g, hi_) = (h / group, h % group);
-            let at = |s: usize| {
-                let task = (t * nkv + g) * sp.splits + s;
-                &partial[task * sp.region + (ri * group + hi_) * state..][..state]
-            };
-            let m = (0..sp.splits).fold(f32::NEG_INFINITY, |m, s| m.max(at(s)[0]));
-            let o = &mut out[(r * a.p.n_head + h) * dv..][..dv];
-            o.fill(0.0);
-            let mut l = 0.0f32;
-            for s in 0..sp.splits {
-                let st = at(s);
-                if st[0] == f32::NEG_INFINITY {
-                    continue;
+    for (t, tile) in sp.tiles.iter().enumerate() {
+        for (ri, r) in tile.clone().enumerate() {
+            let (lo, hi) = a.range(r);
+            let segs = lo / SEGMENT..hi / SEGMENT + 1;
+            for h in 0..a.p.n_head {
+                let (g, hi_) = (h / group, h % group);
+                let at = |s: usize| {
+                    &partial[sp.region_of(a, t, g, s) + (ri * group + hi_) * state..][..state]
+                };
+                let m = segs.clone().fold(f32::NEG_INFINITY, |m, s| m.max(at(s)[0]));
+                let o = &mut out[(r * a.p.n_head + h) * dv..][..dv];
+                o.fill(0.0);
+                let mut l = 0.0f32;
+                for s in segs.clone() {
+                    let st = at(s);
+                    if st[0] == f32::NEG_INFINITY {
+                        continue;
+                    }
+                    let c = (st[0] - m).exp();
+                    l += st[1] * c;
+                    for (x, &v) in o.iter_mut().zip(&st[2..]) {
+                        *x += c * v;
+                    }
                 }
-                let c = (st[0] - m).exp();
-                l += st[1] * c;
-                for (x, &v) in o.iter_mut().zip(&st[2..]) {
-                    *x += c * v;
+                if l > 0.0 {
+                    let inv = 1.0 / l;
+                    o.iter_mut().for_each(|x| *x *= inv);
                 }
-            }
-            if l > 0.0 {
-                let inv = 1.0 / l;
-                o.iter_mut().for_each(|x| *x *= inv);
             }
         }
     }

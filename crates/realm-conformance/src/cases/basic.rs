@@ -99,15 +99,16 @@ pub(crate) fn softcap<B: Backend>(cx: &mut Cx<'_, B>) {
     }
 }
 
-pub(crate) fn copy_rows<B: Backend>(cx: &mut Cx<'_, B>) {
-    for (start, rows) in [(2, 3), (6, 1), (0, 7)] {
-        let name = format!("copy_rows {start}+{rows} of 7");
+pub(crate) fn gather_rows<B: Backend>(cx: &mut Cx<'_, B>) {
+    let cases: [&[u32]; 4] = [&[2, 3, 4], &[6], &[0, 1, 2, 3, 4, 5, 6], &[6, 0, 3, 3]];
+    for idx in cases {
+        let name = format!("gather_rows {idx:?} of 7");
         cx.case(&name, |cx, rng| {
             let (xb, xo) = cx.input(7, 33, &rng.vec(7 * 33, 1.0))?;
-            let (mut b, mut o) = cx.output(rows, 33)?;
-            ok("copy_rows", "backend", cx.b.copy_rows(&xb, start, &mut b))?;
-            ok("copy_rows", "oracle", cx.o.copy_rows(&xo, start, &mut o))?;
-            cx.compare(&name, Check::CopyRows, &b, &o)
+            let (mut b, mut o) = cx.output(idx.len(), 33)?;
+            ok("gather_rows", "backend", cx.b.gather_rows(&xb, idx, &mut b))?;
+            ok("gather_rows", "oracle", cx.o.gather_rows(&xo, idx, &mut o))?;
+            cx.compare(&name, Check::GatherRows, &b, &o)
         });
     }
 }

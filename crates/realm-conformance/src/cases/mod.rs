@@ -1,6 +1,6 @@
 //! The cases, one module per group of ops, and one public entry point per op.
 
-mod attention;
+pub(crate) mod attention;
 mod basic;
 mod errors;
 mod matmul;
@@ -22,7 +22,7 @@ pub(crate) fn all<B: Backend>(cx: &mut Cx<'_, B>) {
     basic::add(cx);
     basic::scale(cx);
     basic::softcap(cx);
-    basic::copy_rows(cx);
+    basic::gather_rows(cx);
     basic::argmax(cx);
     errors::run(cx);
 }
@@ -51,7 +51,9 @@ entry! {
     matmul => matmul::run;
     /// `rope`, both styles, partial rotation, positions past 0, frequency scaling.
     rope => rope::run;
-    /// `kv_store` + `attention`: GQA, prefill after a prefix, decode, window, soft-cap, f16/f32.
+    /// `kv_store` + `attention` over a paged pool: GQA, prefill after a prefix, decode, window,
+    /// soft-cap, f16/f32; batches of ragged sequences, shared prefix blocks, each row alone
+    /// equal to the row in its batch.
     attention => attention::run;
     /// `rope_kv_store`: q rotated in place, k rotated into the cache, v stored.
     rope_kv => attention::rope_kv;
@@ -63,8 +65,8 @@ entry! {
     scale => basic::scale;
     /// `softcap`.
     softcap => basic::softcap;
-    /// `copy_rows`.
-    copy_rows => basic::copy_rows;
+    /// `gather_rows`: in order, out of order, repeated.
+    gather_rows => basic::gather_rows;
     /// `argmax`, ties to the lowest index.
     argmax => basic::argmax;
     /// Bad shapes and bad weights must be errors (never panics, never silent success).
