@@ -4,29 +4,34 @@
 //! at commit 0c1e570): pre-norm attention and gated FFN with residual adds; gemma adds
 //! embedding scaling, per-head q/k norms, post-attention/post-FFN norms and GeGLU.
 
-use realm_core::{AttentionParams, Backend, Epilogue, KvDesc, KvDtype, RopeParams};
+use realm_core::{AttentionParams, Backend, Epilogue, KvDesc, KvDtype, RopeParams, RowsDesc};
 
 use crate::error::{ModelError, Result};
 use crate::weights::Model;
 
-/// Which positions of the batch need logits.
+/// Which rows of the batch need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Logits {
-    /// Only the last position (generation).
+pub enum Logits<'a> {
+    /// Only the last row (one sequence generating).
     Last,
-    /// Every position (perplexity, teacher forcing).
+    /// Every row (perplexity, teacher forcing).
     All,
+    /// These rows, in this order (the last row of each sequence that samples in a step of a
+    /// continuous batch).
+    Rows(&'a [u32]),
 }
 
-/// Tokens at consecutive positions starting at `start_pos`.
+/// One step's rows: `tokens[r]` at the position and in the sequence `rows` gives it (rows of
+/// several sequences, each through its block table into the paged KV pool).
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
     pub tokens: &'a [u32],
-    pub start_pos: usize,
-    pub logits: Logits,
+    pub rows: RowsDesc<'a>,
+    pub logits: Logits<'a>,
 }
 
-/// Activation buffers for a batch of `n` tokens, reused across calls of the same size.
+/// Activation buffers for a batch of `n` rows, reused across calls of the same size; the
+/// output projection's buffers are sized for the logit rows of the last call.
 pub struct Scratch<B: Backend> {
     n: usize,
     x: B::Tensor,
@@ -41,15 +46,19 @@ pub struct Scratch<B: Backend> {
     o2: B::Tensor,
     gate: B::Tensor,
     act: B::Tensor,
-    last: B::Tensor,
-    last_norm: B::Tensor,
-    all_norm: B::Tensor,
-    logits_last: B::Tensor,
-    /// `Logits::All`: the logits of every row, in row chunks when one tensor of
-    /// `n × n_vocab` would exceed [`Backend::max_tensor_bytes`] (made on first use).
-    logits_all: Vec<B::Tensor>,
-    /// The normed rows of each chunk, when there is more than one.
-    chunk_in: Vec<B::Tensor>,
+    /// The logit rows the output buffers are for.
+    out_rows: Vec<u32>,
+    /// Per chunk of logit rows (one chunk unless `k × n_vocab` values exceed
+    /// [`Backend::max_tensor_bytes`]): the gathered rows, normalized, and their logits.
+    out: Vec<OutChunk<B>>,
+}
+
+struct OutChunk<B: Backend> {
+    /// Row indices of this chunk; empty when the chunk is every row in order (no gather).
+    idx: Vec<u32>,
+    sel: Option<B::Tensor>,
+    normed: B::Tensor,
+    logits: B::Tensor,
 }
 
 impl<B: Backend> Scratch<B> {
@@ -64,12 +73,13 @@ impl<B: Backend> Scratch<B> {
 }
 
 impl<B: Backend> Model<B> {
-    /// The KV cache descriptor for a context of `n_ctx` positions.
-    pub fn kv_desc(&self, n_ctx: usize, dtype: KvDtype) -> KvDesc {
+    /// The KV pool descriptor for `n_blocks` blocks of `block_size` positions.
+    pub fn kv_desc(&self, n_blocks: usize, block_size: usize, dtype: KvDtype) -> KvDesc {
         let h = &self.config.hparams;
         KvDesc {
             n_layer: self.config.n_layer(),
-            n_ctx,
+            n_blocks,
+            block_size,
             n_head_kv: h.n_head_kv as usize,
             head_dim: h.head_dim_k as usize,
             head_dim_v: h.head_dim_v as usize,
@@ -96,87 +106,137 @@ impl<B: Backend> Model<B> {
             o2: t(e)?,
             gate: t(ff)?,
             act: t(ff)?,
-            last: b.tensor(1, e)?,
-            last_norm: b.tensor(1, e)?,
-            all_norm: t(e)?,
-            logits_last: b.tensor(1, c.n_vocab)?,
-            logits_all: Vec::new(),
-            chunk_in: Vec::new(),
+            out_rows: Vec::new(),
+            out: Vec::new(),
         })
     }
 
-    /// Run the batch's tokens at positions `start_pos ..` and record the logits of the rows
-    /// asked for. Returns the logits as tensors of consecutive rows (`[1, n_vocab]` for
-    /// `Logits::Last`; for `Logits::All` one `[n, n_vocab]` tensor, or row chunks of it where
+    /// The output buffers for logit rows `idx` of a batch of `n` (kept when the rows are the
+    /// same as the last call's).
+    fn out_buffers(&self, b: &B, s: &mut Scratch<B>, idx: &[u32]) -> Result<()> {
+        if s.out_rows == idx && !s.out.is_empty() {
+            return Ok(());
+        }
+        s.out.clear();
+        let (e, vocab) = (self.config.n_embd(), self.config.n_vocab);
+        let k = idx.len();
+        let every = k == s.n && idx.iter().enumerate().all(|(i, &r)| r as usize == i);
+        let per = rows_per_chunk(b.max_tensor_bytes(), vocab, k);
+        for chunk in idx.chunks(per.max(1)) {
+            let whole = every && chunk.len() == k;
+            s.out.push(OutChunk {
+                idx: if whole { Vec::new() } else { chunk.to_vec() },
+                sel: if whole { None } else { Some(b.tensor(chunk.len(), e)?) },
+                normed: b.tensor(chunk.len(), e)?,
+                logits: b.tensor(chunk.len(), vocab)?,
+            });
+        }
+        s.out_rows = idx.to_vec();
+        Ok(())
+    }
+
+    /// Run the batch's rows (their tokens at their positions, each sequence through its block
+    /// table into `kv`) and record the logits of the rows asked for. Returns the logits as
+    /// tensors of consecutive logit rows (one `[k, n_vocab]` tensor, or row chunks of it where
     /// the backend's largest tensor is smaller); the caller submits and reads them. `s` must
-    /// have been made for `batch.tokens.len()` tokens, and the KV cache `kv` holds `n_ctx`
-    /// positions.
+    /// have been made for `batch.tokens.len()` rows.
     pub fn forward<'s>(
         &self,
         b: &B,
         kv: &mut B::Kv,
-        n_ctx: usize,
         batch: &Batch<'_>,
         s: &'s mut Scratch<B>,
-    ) -> Result<&'s [B::Tensor]> {
-        let Batch { tokens, start_pos, logits: which } = *batch;
+    ) -> Result<Vec<&'s B::Tensor>> {
+        let n = self.check_batch(batch.tokens.len(), &batch.rows, s)?;
         let c = &self.config;
-        let n = tokens.len();
-        if n == 0 {
-            return Err(ModelError::EmptyBatch);
-        }
-        if n != s.n {
-            return Err(realm_core::shape_err(
-                "forward",
-                format!("scratch for {} tokens, batch of {n}", s.n),
-            )
-            .into());
-        }
-        if start_pos + n > n_ctx {
-            return Err(ModelError::ContextExceeded { needed: start_pos + n, n_ctx });
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+        if let Some(&id) = batch.tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
             return Err(ModelError::BadToken { id, n_vocab: c.n_vocab });
         }
-        b.embed(&self.token_embd, tokens, &mut s.x)?;
-        self.blocks(b, kv, start_pos, which, s)
+        let rows = b.rows(&batch.rows)?;
+        b.embed(&self.token_embd, batch.tokens, &mut s.x)?;
+        self.blocks(b, kv, &rows, s)?;
+        self.head(b, n, batch.logits, s)
     }
 
-    /// [`Model::forward`] of one token at `start_pos` whose id is on the device: `ids = [1, 1]`
-    /// as [`Backend::argmax`] wrote it (the previous step's greedy token), so the step can be
-    /// recorded before that token is read back. `s` must have been made for one token.
+    /// [`Model::forward`] of one row whose token id is on the device: `ids = [1, 1]` as
+    /// [`Backend::argmax`] wrote it (the previous step's greedy token), so the step can be
+    /// recorded before that token is read back. `s` must have been made for one row; the
+    /// logits are the row's.
     pub fn forward_device_token<'s>(
         &self,
         b: &B,
         kv: &mut B::Kv,
-        n_ctx: usize,
         ids: &B::Tensor,
-        start_pos: usize,
+        rows: &RowsDesc<'_>,
         s: &'s mut Scratch<B>,
-    ) -> Result<&'s [B::Tensor]> {
-        if s.n != 1 {
+    ) -> Result<Vec<&'s B::Tensor>> {
+        self.check_batch(1, rows, s)?;
+        let placed = b.rows(rows)?;
+        b.embed_ids(&self.token_embd, ids, &mut s.x)?;
+        self.blocks(b, kv, &placed, s)?;
+        self.head(b, 1, Logits::Last, s)
+    }
+
+    /// A batch of `n` rows placed by `rows` for scratch `s`; returns `n`.
+    fn check_batch(&self, n: usize, rows: &RowsDesc<'_>, s: &Scratch<B>) -> Result<usize> {
+        if n == 0 {
+            return Err(ModelError::EmptyBatch);
+        }
+        if n != s.n || rows.len() != n {
             return Err(realm_core::shape_err(
-                "forward_device_token",
-                format!("scratch for {} tokens, one token", s.n),
+                "forward",
+                format!("scratch for {} rows, {n} tokens placed as {} rows", s.n, rows.len()),
             )
             .into());
         }
-        if start_pos + 1 > n_ctx {
-            return Err(ModelError::ContextExceeded { needed: start_pos + 1, n_ctx });
-        }
-        b.embed_ids(&self.token_embd, ids, &mut s.x)?;
-        self.blocks(b, kv, start_pos, Logits::Last, s)
+        Ok(n)
     }
 
-    /// The block stack and the output head over the embedded rows in `s.x`.
-    fn blocks<'s>(
+    /// The output head: the logit rows gathered (where they are not every row in order),
+    /// normalized and projected, in chunks under the backend's largest tensor.
+    fn head<'s>(
         &self,
         b: &B,
-        kv: &mut B::Kv,
-        start_pos: usize,
-        which: Logits,
+        n: usize,
+        which: Logits<'_>,
         s: &'s mut Scratch<B>,
-    ) -> Result<&'s [B::Tensor]> {
+    ) -> Result<Vec<&'s B::Tensor>> {
+        let c = &self.config;
+        let (e, eps) = (c.n_embd(), c.hparams.rms_eps);
+        let last = [n as u32 - 1];
+        let all: Vec<u32>;
+        let idx: &[u32] = match which {
+            Logits::Last => &last,
+            Logits::Rows(r) => r,
+            Logits::All => {
+                all = (0..n as u32).collect();
+                &all
+            }
+        };
+        if idx.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.out_buffers(b, s, idx)?;
+        let out_w = self.output.as_ref().unwrap_or(&self.token_embd);
+        for ch in s.out.iter_mut() {
+            let x = match &mut ch.sel {
+                Some(sel) => {
+                    b.gather_rows(&s.x, &ch.idx, sel)?;
+                    &*sel
+                }
+                None => &s.x,
+            };
+            b.rms_norm(x, &self.output_norm, e, eps, &mut ch.normed)?;
+            b.matmul(out_w, None, &ch.normed, &mut ch.logits)?;
+            if let Some(cap) = c.final_softcap {
+                b.softcap(&mut ch.logits, cap)?;
+            }
+        }
+        Ok(s.out.iter().map(|ch| &ch.logits).collect())
+    }
+
+    /// The block stack over the embedded rows in `s.x` (the result stays in `s.x`).
+    fn blocks(&self, b: &B, kv: &mut B::Kv, rows: &B::Rows, s: &mut Scratch<B>) -> Result<()> {
         let c = &self.config;
         let n = s.n;
         let h = &c.hparams;
@@ -210,23 +270,21 @@ impl<B: Backend> Model<B> {
                 n_heads: n_heads as usize,
                 head_dim: hd,
                 rope_dim: h.rope_dim as usize,
-                start_pos,
                 freq_base: c.layer_rope_base[il],
                 freq_scale: 1.0,
                 style: c.rope_style,
             };
-            b.rope_kv_store(q, k, &s.v, kv, il, &rope(h.n_head), &rope(h.n_head_kv))?;
+            b.rope_kv_store(q, k, &s.v, kv, il, &rope(h.n_head), &rope(h.n_head_kv), rows)?;
             let ap = AttentionParams {
                 n_head: h.n_head as usize,
                 n_head_kv: h.n_head_kv as usize,
                 head_dim: hd,
                 head_dim_v: h.head_dim_v as usize,
-                start_pos,
                 scale: c.attn_scale,
                 window: c.layer_window[il],
                 softcap: h.attn_softcap,
             };
-            b.attention(q, kv, il, &ap, &mut s.att)?;
+            b.attention(q, kv, il, &ap, rows, &mut s.att)?;
             residual(
                 b,
                 &w.wo,
@@ -258,44 +316,7 @@ impl<B: Backend> Model<B> {
                 &mut s.o2,
             )?;
         }
-        let out_w = self.output.as_ref().unwrap_or(&self.token_embd);
-        match which {
-            Logits::Last => {
-                b.copy_rows(&s.x, n - 1, &mut s.last)?;
-                b.rms_norm(&s.last, &self.output_norm, e, eps, &mut s.last_norm)?;
-                b.matmul(out_w, None, &s.last_norm, &mut s.logits_last)?;
-                if let Some(cap) = c.final_softcap {
-                    b.softcap(&mut s.logits_last, cap)?;
-                }
-                Ok(std::slice::from_ref(&s.logits_last))
-            }
-            Logits::All => {
-                b.rms_norm(&s.x, &self.output_norm, e, eps, &mut s.all_norm)?;
-                let rows = rows_per_chunk(b.max_tensor_bytes(), c.n_vocab, n);
-                if s.logits_all.is_empty() {
-                    for start in (0..n).step_by(rows) {
-                        let r = rows.min(n - start);
-                        s.logits_all.push(b.tensor(r, c.n_vocab)?);
-                        if rows < n {
-                            s.chunk_in.push(b.tensor(r, e)?);
-                        }
-                    }
-                }
-                for (i, logits) in s.logits_all.iter_mut().enumerate() {
-                    match s.chunk_in.get_mut(i) {
-                        Some(x) => {
-                            b.copy_rows(&s.all_norm, i * rows, x)?;
-                            b.matmul(out_w, None, x, logits)?;
-                        }
-                        None => b.matmul(out_w, None, &s.all_norm, logits)?,
-                    }
-                    if let Some(cap) = c.final_softcap {
-                        b.softcap(logits, cap)?;
-                    }
-                }
-                Ok(&s.logits_all)
-            }
-        }
+        Ok(())
     }
 }
 

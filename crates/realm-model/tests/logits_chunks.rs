@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use realm_backend_wgpu::{WgpuBackend, WgpuConfig};
-use realm_core::{Backend, CoreError, KvDtype};
+use realm_core::{Backend, CoreError, KvDtype, RowsDesc};
 use realm_gguf::MappedFile;
 use realm_model::{Batch, Logits, Model};
 use realm_testdata::{SMOLLM2, model};
@@ -30,10 +30,13 @@ fn all_logits(b: &WgpuBackend, tokens: &[u32]) -> Vec<f32> {
     let map = Arc::new(MappedFile::open(model(SMOLLM2)).unwrap());
     let g = map.gguf().unwrap();
     let m = Model::load(b, &g, map.clone()).unwrap();
-    let mut kv = b.kv_cache(m.kv_desc(64, KvDtype::F16)).unwrap();
+    let mut kv = b.kv_cache(m.kv_desc(1, 64, KvDtype::F16)).unwrap();
     let mut s = m.scratch(b, tokens.len()).unwrap();
-    let batch = Batch { tokens, start_pos: 0, logits: Logits::All };
-    let out = m.forward(b, &mut kv, 64, &batch, &mut s).unwrap();
+    let pos: Vec<u32> = (0..tokens.len() as u32).collect();
+    let seq = vec![0; tokens.len()];
+    let rows = RowsDesc { pos: &pos, seq: &seq, tables: &[&[0]], block_size: 64 };
+    let batch = Batch { tokens, rows, logits: Logits::All };
+    let out = m.forward(b, &mut kv, &batch, &mut s).unwrap();
     b.submit().unwrap();
     let mut v = Vec::new();
     for t in out {

@@ -109,6 +109,12 @@ impl Engine {
         self.device.host_stats()
     }
 
+    /// Bytes the keys and values of one position take over every layer: a KV pool of `n`
+    /// positions takes `n` times this.
+    pub fn kv_bytes_per_token(&self, dtype: realm_core::KvDtype) -> u64 {
+        self.device.kv_bytes_per_slot(dtype)
+    }
+
     /// The model's trained context length.
     pub fn n_ctx_train(&self) -> usize {
         self.config().hparams.context_length as usize

@@ -17,6 +17,10 @@ pub enum RuntimeError {
     PromptTooLong { prompt: usize, n_ctx: usize },
     #[error("the prompt is empty")]
     EmptyPrompt,
+    #[error("{waiting} requests are waiting already (the queue's limit); try again later")]
+    QueueFull { waiting: usize },
+    #[error("the engine is shut down")]
+    ShutDown,
     #[error("{0}")]
     Invalid(String),
 }
@@ -27,7 +31,7 @@ impl RuntimeError {
     /// A stable, machine-readable category for bindings and wire protocols (the browser SDK's
     /// `RealmError.code`): `invalid-model`, `unsupported-model`, `out-of-memory`,
     /// `webgpu-unavailable` (no GPU adapter or device), `device-lost`, `context-length`,
-    /// `invalid-argument`, `template`, `internal`.
+    /// `invalid-argument`, `template`, `internal`, `queue-full`, `shut-down`.
     pub fn code(&self) -> &'static str {
         use realm_core::CoreError as C;
         use realm_gguf::GgufError as G;
@@ -66,6 +70,8 @@ impl RuntimeError {
                 "invalid-argument"
             }
             RuntimeError::PromptTooLong { .. } => "context-length",
+            RuntimeError::QueueFull { .. } => "queue-full",
+            RuntimeError::ShutDown => "shut-down",
         }
     }
 }

@@ -1,13 +1,25 @@
 //! realm-runtime: the [`Engine`] (a model loaded onto a backend, with its tokenizer and chat
-//! template) and the [`Session`] (a KV cache and the generation loop: prefill, decode, sampling,
-//! streaming events with UTF-8-safe text, stop rules, cancellation, KV prefix reuse).
+//! template), the [`Session`] (one conversation's KV cache and the generation loop: prefill,
+//! decode, sampling, streaming events with UTF-8-safe text, stop rules, cancellation, KV prefix
+//! reuse) and the [`Scheduler`] (the serving engine: many requests at once by continuous
+//! batching over a paged KV pool with an automatic prefix cache, on one engine thread).
 //!
-//! `device.rs` is the only place that names backends; everything else is generic.
+//! - `device/` is the only place that names backends; everything else is generic.
+//! - `loaded.rs`: the one step every evaluation runs (a batch of rows → logits / argmax).
+//! - `sequence.rs`: the token loop (sample → end-of-generation → text → stop strings → event).
+//! - `kv_blocks.rs`: the KV block allocator and prefix cache; `scheduler/`: the serving loop.
+//! - `request.rs`: the request options, one serde type for every caller.
 
 mod block_on;
+mod clock;
 mod device;
 mod engine;
 mod error;
+mod kv_blocks;
+mod loaded;
+mod request;
+mod scheduler;
+mod sequence;
 mod session;
 
 pub use block_on::block_on;
@@ -16,7 +28,16 @@ pub use device::{
 };
 pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
+pub use kv_blocks::PoolStats;
 pub use realm_core::{HostStat, KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
-pub use session::{Event, FinishReason, GenerateRequest, Generation, Session, SessionState};
+pub use request::{
+    GenerateRequest, MAX_LOGPROBS, MAX_STOP_BYTES, MAX_STOP_STRINGS, RequestOptions,
+};
+pub use scheduler::{
+    Completion, NextEvent, RequestError, RequestHandle, Scheduler, SchedulerConfig, SchedulerStats,
+    SeqEvent, Timings,
+};
+pub use sequence::{Event, FinishReason, TokenLogprobs};
+pub use session::{Generation, Session, SessionState};

@@ -1,65 +1,20 @@
-//! A session: one conversation's KV cache and the generation loop.
+//! A session: one conversation's KV cache and the generation loop. It is the batch of one of
+//! the engine's step ([`crate::loaded`]): one sequence whose cache is a pool of one block of
+//! `n_ctx` positions, evaluated through the same code as the serving scheduler's batches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use realm_core::KvDtype;
+use realm_core::{KvDtype, RowsDesc};
 use realm_model::Logits;
-use realm_sampling::{Sampler, SamplingParams, StopScan, StopStrings};
-use realm_tokenizer::StreamDecoder;
 
 use crate::block_on::run_sync;
-use crate::device::{DeviceState, PendingId};
+use crate::clock::now;
+use crate::device::DeviceState;
 use crate::engine::Engine;
 use crate::error::{Result, RuntimeError};
-
-/// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishReason {
-    /// An end-of-generation token.
-    Eog,
-    /// A stop string matched (it is not part of the text).
-    Stop,
-    /// `max_tokens` reached.
-    Length,
-    /// The context window is full.
-    ContextFull,
-    /// Cancelled by the caller.
-    Cancelled,
-}
-
-impl FinishReason {
-    /// OpenAI's `finish_reason` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Eog | FinishReason::Stop => "stop",
-            FinishReason::Length | FinishReason::ContextFull => "length",
-            FinishReason::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// A streaming event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event<'a> {
-    /// A sampled token and the text that became complete with it (may be empty: a partial
-    /// UTF-8 character, or text held back because it may start a stop string).
-    Token { id: u32, text: &'a str },
-    /// Text released when generation ends without a stop string (held-back bytes).
-    Flush { text: &'a str },
-}
-
-/// What to generate.
-#[derive(Debug, Clone)]
-pub struct GenerateRequest {
-    pub prompt: Vec<u32>,
-    pub max_tokens: usize,
-    pub sampling: SamplingParams,
-    pub stop: Vec<String>,
-    /// Render special tokens (e.g. `<|im_end|>`) in the text.
-    pub special_text: bool,
-    /// Keep generating past end-of-generation tokens (benchmarks; llama.cpp's `--ignore-eos`).
-    pub ignore_eog: bool,
-}
+use crate::loaded::{PendingId, StepRows, Want};
+use crate::request::GenerateRequest;
+use crate::sequence::{Event, FinishReason, Next, TokenLoop};
 
 /// The result of a generation.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +44,7 @@ impl<'e> Session<'e> {
         if n_ctx == 0 {
             return Err(RuntimeError::Invalid("n_ctx must be positive".into()));
         }
-        let state = engine.device.new_state(n_ctx, kv_dtype)?;
+        let state = engine.device.new_state(1, n_ctx, kv_dtype)?;
         Ok(Session { engine, state, n_ctx, cached: Vec::new(), max_batch: 512 })
     }
 
@@ -140,18 +95,17 @@ impl<'e> Session<'e> {
     pub async fn eval_all_async(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         let start = self.cached.len();
         self.check_fits(start + tokens.len())?;
-        let d = &self.engine.device;
-        let out = d.eval(&mut self.state, tokens, start, Logits::All, self.max_batch).await?;
+        let out = self.eval(tokens, start, true, false).await?;
         self.cached.extend_from_slice(tokens);
-        Ok(out)
+        Ok(out.logits)
     }
 
     /// Evaluate the prompt, reusing the longest cached prefix, and return the last logits.
     pub fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)> {
         let (next, reuse) = run_sync("prefill", self.prefill_for(prompt, false))?;
         match next {
-            Next::Logits(l) => Ok((l, reuse)),
-            Next::Id(_) => Err(RuntimeError::Invalid("prefill returned an id".into())),
+            Owned::Logits(l) => Ok((l, reuse)),
+            Owned::Id(_) => Err(RuntimeError::Invalid("prefill returned an id".into())),
         }
     }
 
@@ -160,12 +114,12 @@ impl<'e> Session<'e> {
     pub fn prefill_argmax(&mut self, prompt: &[u32]) -> Result<(u32, usize)> {
         let (next, reuse) = run_sync("prefill_argmax", self.prefill_for(prompt, true))?;
         match next {
-            Next::Id(id) => Ok((id, reuse)),
-            Next::Logits(_) => Err(RuntimeError::Invalid("prefill returned logits".into())),
+            Owned::Id(id) => Ok((id, reuse)),
+            Owned::Logits(_) => Err(RuntimeError::Invalid("prefill returned logits".into())),
         }
     }
 
-    async fn prefill_for(&mut self, prompt: &[u32], argmax: bool) -> Result<(Next, usize)> {
+    async fn prefill_for(&mut self, prompt: &[u32], argmax: bool) -> Result<(Owned, usize)> {
         if prompt.is_empty() {
             return Err(RuntimeError::EmptyPrompt);
         }
@@ -174,24 +128,58 @@ impl<'e> Session<'e> {
         // At least the last prompt token is evaluated, to get its logits.
         let reuse = common.min(prompt.len() - 1);
         self.cached.truncate(reuse);
-        let next = self.eval_next(&prompt[reuse..], reuse, argmax, self.max_batch).await?;
+        let next = self.eval_next(&prompt[reuse..], reuse, argmax).await?;
         self.cached.extend_from_slice(&prompt[reuse..]);
         Ok((next, reuse))
     }
 
-    async fn eval_next(
+    async fn eval_next(&mut self, tokens: &[u32], pos: usize, argmax: bool) -> Result<Owned> {
+        let out = self.eval(tokens, pos, false, argmax).await?;
+        Ok(match out.ids.first() {
+            Some(&id) if argmax => Owned::Id(id),
+            _ => Owned::Logits(out.logits),
+        })
+    }
+
+    /// `tokens` at positions `start ..`, in chunks of at most `max_batch` rows: the logits of
+    /// every row (`all`), else of the last row only — all of them, or only their argmax.
+    async fn eval(
         &mut self,
         tokens: &[u32],
-        pos: usize,
+        start: usize,
+        all: bool,
         argmax: bool,
-        max_batch: usize,
-    ) -> Result<Next> {
-        let d = &self.engine.device;
-        Ok(if argmax {
-            Next::Id(d.eval_argmax(&mut self.state, tokens, pos, max_batch).await?)
-        } else {
-            Next::Logits(d.eval(&mut self.state, tokens, pos, Logits::Last, max_batch).await?)
-        })
+    ) -> Result<crate::loaded::StepOut> {
+        if tokens.is_empty() {
+            return Err(RuntimeError::EmptyPrompt);
+        }
+        let max_batch = self.max_batch.max(1);
+        let n_chunks = tokens.len().div_ceil(max_batch);
+        let mut out = crate::loaded::StepOut::default();
+        let table = [0u32];
+        for (i, chunk) in tokens.chunks(max_batch).enumerate() {
+            let first = start + i * max_batch;
+            let pos: Vec<u32> = (first as u32..(first + chunk.len()) as u32).collect();
+            let seq = vec![0u32; chunk.len()];
+            let rows = RowsDesc { pos: &pos, seq: &seq, tables: &[&table], block_size: self.n_ctx };
+            // Chunks before the last only fill the cache, unless every row's logits are wanted.
+            let last = i + 1 == n_chunks;
+            let want = match (all, last) {
+                (true, _) => Want { rows: Logits::All, logits: true, argmax: false },
+                (false, true) => Want { rows: Logits::Last, logits: !argmax, argmax },
+                (false, false) => Want::NOTHING,
+            };
+            let step = StepRows { tokens: chunk, rows };
+            let o = self.engine.device.step(&mut self.state, &step, &want).await?;
+            out.logits.extend(o.logits);
+            out.ids.extend(o.ids);
+        }
+        Ok(out)
+    }
+
+    /// The placement of one row at `pos`.
+    fn one_row(&self, pos: usize) -> ([u32; 1], [u32; 1], [u32; 1]) {
+        ([pos as u32], [0], [0])
     }
 
     fn check_fits(&self, n: usize) -> Result<()> {
@@ -221,76 +209,53 @@ impl<'e> Session<'e> {
     ) -> Result<Generation> {
         let tok = &self.engine.tokenizer;
         let n_vocab = self.engine.config().n_vocab;
-        let mut sampler = Sampler::new(req.sampling, n_vocab)?;
-        for &t in &req.prompt {
-            sampler.accept(t);
-        }
-        let stops = StopStrings::new(req.stop.clone());
-        let mut decoder = StreamDecoder::new(req.special_text);
+        let mut lp = TokenLoop::new(&req.options, &req.prompt, n_vocab)?;
         // Plain greedy decoding needs only the argmax: the backend computes it and reads back
         // one id (penalties need every logit, so they take the sampler's path).
-        let argmax = req.sampling.is_greedy() && !req.sampling.has_penalties();
+        let argmax = lp.argmax_only();
         let t0 = now();
         let (mut next, reused) = self.prefill_for(&req.prompt, argmax).await?;
         let prompt_seconds = now() - t0;
         let t1 = now();
-        let mut tokens = Vec::new();
-        let mut text = String::new();
-        let mut emitted = 0;
         // Greedy decoding on a backend that queues its work (a GPU) runs one step ahead: the
         // step that feeds token t back is recorded and submitted, taking t from the device,
         // before t is read and checked, so the host's recording overlaps the device's work. When
         // t ends the answer, that step is dropped unread: its KV entry lies past `cached`.
         let chain = argmax && self.engine.device.chains();
         let mut ahead: Option<PendingId> = None;
+        let emit = &mut on_event;
         let finish = loop {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 break FinishReason::Cancelled;
             }
-            if tokens.len() >= req.max_tokens {
+            if lp.at_limit() {
                 break FinishReason::Length;
             }
-            let id = match &next {
-                Next::Id(id) => *id,
-                Next::Logits(logits) => sampler.sample(logits)?,
-            };
-            sampler.accept(id);
-            tokens.push(id);
+            let id = lp.pick(match &next {
+                Owned::Id(id) => Next::Id(*id),
+                Owned::Logits(l) => Next::Logits(l),
+            })?;
+            lp.record(id);
             let pos = self.cached.len();
-            if chain && tokens.len() < req.max_tokens && pos < self.n_ctx {
-                ahead = Some(self.engine.device.decode_chained(&mut self.state, pos)?);
+            if chain && !lp.at_limit() && pos < self.n_ctx {
+                let (p, q, t) = self.one_row(pos);
+                let rows = RowsDesc { pos: &p, seq: &q, tables: &[&t], block_size: self.n_ctx };
+                ahead = Some(self.engine.device.decode_chained(&mut self.state, &rows)?);
             }
-            if !req.ignore_eog && tok.is_eog(id) {
-                break FinishReason::Eog;
-            }
-            text.push_str(&decoder.push(tok, id));
-            match stops.scan(&text, emitted) {
-                StopScan::Stop { at, .. } => {
-                    text.truncate(at);
-                    on_event(Event::Token { id, text: text.get(emitted..).unwrap_or("") });
-                    break FinishReason::Stop;
-                }
-                StopScan::Continue { safe_len } => {
-                    on_event(Event::Token { id, text: text.get(emitted..safe_len).unwrap_or("") });
-                    emitted = safe_len.max(emitted);
-                }
+            if let Some(reason) = lp.emit(tok, id, emit) {
+                break reason;
             }
             if pos >= self.n_ctx {
                 break FinishReason::ContextFull;
             }
             next = match ahead.take() {
-                Some(step) => Next::Id(step.await?),
-                None => self.eval_next(&[id], pos, argmax, 1).await?,
+                Some(step) => Owned::Id(step.await?),
+                None => self.eval_next(&[id], pos, argmax).await?,
             };
             self.cached.push(id);
         };
-        if finish != FinishReason::Stop {
-            // Text held back (an incomplete character, a possible stop-string prefix) is final now.
-            text.push_str(&decoder.finish());
-            if let Some(rest) = text.get(emitted..).filter(|r| !r.is_empty()) {
-                on_event(Event::Flush { text: rest });
-            }
-        }
+        lp.finish(finish, emit);
+        let (tokens, text) = lp.into_output();
         Ok(Generation { tokens, text, finish, reused, prompt_seconds, decode_seconds: now() - t1 })
     }
 }
@@ -311,23 +276,9 @@ impl SessionState {
     }
 }
 
-/// What an evaluation hands the sampler: every logit of the last position, or its argmax.
-enum Next {
+/// What an evaluation hands the token loop, owned: every logit of the last position, or its
+/// argmax.
+enum Owned {
     Logits(Vec<f32>),
     Id(u32),
-}
-
-/// Seconds on a monotonic clock (0 where none exists: bare wasm).
-fn now() -> f64 {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use std::sync::OnceLock;
-        use std::time::Instant;
-        static START: OnceLock<Instant> = OnceLock::new();
-        START.get_or_init(Instant::now).elapsed().as_secs_f64()
-    }
-    #[cfg(target_family = "wasm")]
-    {
-        0.0
-    }
 }

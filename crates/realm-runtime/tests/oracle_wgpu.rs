@@ -89,15 +89,13 @@ fn gemma3_on_wgpu_matches_llama_cpp() {
 /// the answer) must leave the session's cache consistent for the next request.
 #[test]
 fn chained_greedy_steps_match_one_at_a_time_and_keep_the_cache_consistent() {
-    use realm_runtime::{FinishReason, GenerateRequest, KvDtype, SamplingParams, Session};
+    use realm_runtime::{FinishReason, GenerateRequest, KvDtype, RequestOptions, Session};
     let Some(e) = wgpu_engine(SMOLLM2) else { return };
-    let greedy = |prompt: Vec<u32>, n: usize| GenerateRequest {
-        prompt,
-        max_tokens: n,
-        sampling: SamplingParams::greedy(),
-        stop: vec![],
-        special_text: false,
-        ignore_eog: false,
+    let greedy = |prompt: Vec<u32>, n: usize| {
+        GenerateRequest::new(
+            prompt,
+            RequestOptions { max_tokens: Some(n), ..RequestOptions::greedy() },
+        )
     };
     let prompt = e.tokenizer().tokenize("The capital of France is", true, false);
     let mut s = Session::new(&e, 128, KvDtype::F16).unwrap();
@@ -113,7 +111,7 @@ fn chained_greedy_steps_match_one_at_a_time_and_keep_the_cache_consistent() {
     // Stop at the second word: the step recorded ahead of it is dropped unread.
     let word = out.text.split_whitespace().nth(1).unwrap().to_string();
     let mut req = greedy(prompt.clone(), 6);
-    req.stop = vec![word.clone()];
+    req.options.stop = vec![word.clone()];
     let stopped = s.generate(&req, None, |_| {}).unwrap();
     assert_eq!(stopped.finish, FinishReason::Stop, "{:?} should stop at {word:?}", stopped.text);
     let again = s.generate(&greedy(prompt, 6), None, |_| {}).unwrap();

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use realm_gguf::{GgmlType, GgufWriter, OwnedValue, keys, synth};
 use realm_runtime::{
-    Engine, EngineOptions, FinishReason, GenerateRequest, KvDtype, RuntimeError, SamplingParams,
+    Engine, EngineOptions, FinishReason, GenerateRequest, KvDtype, RequestOptions, RuntimeError,
     Session,
 };
 use realm_testdata::{SMOLLM2, model};
@@ -16,14 +16,7 @@ fn engine() -> Engine {
 }
 
 fn greedy(prompt: Vec<u32>, n: usize) -> GenerateRequest {
-    GenerateRequest {
-        prompt,
-        max_tokens: n,
-        sampling: SamplingParams::greedy(),
-        stop: vec![],
-        special_text: false,
-        ignore_eog: false,
-    }
+    GenerateRequest::new(prompt, RequestOptions { max_tokens: Some(n), ..RequestOptions::greedy() })
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -91,7 +84,7 @@ fn generation_stops_on_stop_strings_eog_and_length() {
     // Stop at the first word of the free continuation: it must not appear in the text.
     let word = free.text.split_whitespace().next().unwrap().to_string();
     let mut req = greedy(prompt.clone(), 12);
-    req.stop = vec![word.clone()];
+    req.options.stop = vec![word.clone()];
     let mut streamed = String::new();
     let out = s
         .generate(&req, None, |ev| match ev {

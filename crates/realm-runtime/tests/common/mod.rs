@@ -2,7 +2,7 @@
 //! loaded engine with llama.cpp's logits and greedy ids (tests/fixtures/oracle).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use realm_runtime::{Engine, GenerateRequest, KvDtype, SamplingParams, Session};
+use realm_runtime::{Engine, GenerateRequest, KvDtype, RequestOptions, Session};
 use realm_testdata::fixture;
 use serde_json::Value;
 
@@ -130,14 +130,8 @@ pub fn check(
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
         if robust > 0 {
-            let req = GenerateRequest {
-                prompt: prompt.clone(),
-                max_tokens: robust,
-                sampling: SamplingParams::greedy(),
-                stop: vec![],
-                special_text: false,
-                ignore_eog: false,
-            };
+            let opts = RequestOptions { max_tokens: Some(robust), ..RequestOptions::greedy() };
+            let req = GenerateRequest::new(prompt.clone(), opts);
             let out = s.generate(&req, None, |_| {}).unwrap();
             let got = &out.tokens[..out.tokens.len().min(robust)];
             if got != want.as_slice() {

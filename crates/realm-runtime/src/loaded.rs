@@ -1,0 +1,234 @@
+//! The generic step, written once over any backend: a batch of rows (tokens of one or many
+//! sequences, placed in the paged KV pool) through the model, and what the caller wants of
+//! the logit rows read back — every logit, the argmax, or both. The single-sequence
+//! [`crate::Session`] and the serving scheduler both run every evaluation through
+//! [`Loaded::step`]; greedy decoding on a GPU chains one-row steps ([`Loaded::decode_chained`]).
+
+use realm_core::{Backend, BackendInfo, KvDtype, RowsDesc};
+use realm_model::{Batch, Logits, Model, Scratch};
+
+use crate::error::{Result, RuntimeError};
+
+/// A backend and a model loaded on it.
+pub(crate) struct Loaded<B: Backend> {
+    pub backend: B,
+    pub model: Model<B>,
+}
+
+/// Scratch sizes kept per state: a prefill chunk size, decode batches of a few sizes.
+const SCRATCH_SIZES: usize = 4;
+
+/// A KV pool and activation buffers.
+pub(crate) struct State<B: Backend> {
+    kv: B::Kv,
+    /// Buffers for the batch sizes used last (most recent last).
+    scratch: Vec<Scratch<B>>,
+    /// `[rows, 1]` argmax outputs, one per logits chunk of the last step that asked for them.
+    argmax: Vec<B::Tensor>,
+    /// `[1, 1]` tensors for chained greedy decoding: the argmax of the last single-row step
+    /// is in slot `chain_last`; a chained step reads it and writes the other slot.
+    chain: [Option<B::Tensor>; 2],
+    chain_last: usize,
+}
+
+/// The rows of one step: `tokens[r]` placed by `rows` (position and sequence).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepRows<'a> {
+    pub tokens: &'a [u32],
+    pub rows: RowsDesc<'a>,
+}
+
+/// What a step reads back of its logit rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Want<'a> {
+    /// Which rows have logits computed.
+    pub rows: Logits<'a>,
+    /// Read every logit of those rows.
+    pub logits: bool,
+    /// Read the argmax of each of those rows (ties to the lowest id).
+    pub argmax: bool,
+}
+
+impl Want<'_> {
+    /// Nothing back: the step only fills the KV pool (a prompt chunk before the last).
+    pub(crate) const NOTHING: Want<'static> =
+        Want { rows: Logits::Rows(&[]), logits: false, argmax: false };
+}
+
+/// What a step read back: `logits` row-major over the logit rows (when asked) and `ids`, the
+/// argmax of each (when asked).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StepOut {
+    pub logits: Vec<f32>,
+    pub ids: Vec<u32>,
+}
+
+/// The argmax read of a step already submitted: the next token id, once the device has it.
+pub type PendingId = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32>>>>;
+
+fn to_ids(v: &[f32]) -> Result<Vec<u32>> {
+    v.iter()
+        .map(|&id| {
+            // Indices below 2^24 are exact in f32; vocabularies are far smaller.
+            if (0.0..16_777_216.0).contains(&id) {
+                Ok(id as u32)
+            } else {
+                Err(RuntimeError::Invalid(format!("argmax returned {id}")))
+            }
+        })
+        .collect()
+}
+
+impl<B: Backend + 'static> Loaded<B> {
+    pub(crate) fn info(&self) -> BackendInfo {
+        self.backend.info()
+    }
+
+    pub(crate) fn chains(&self) -> bool {
+        self.backend.queues_work()
+    }
+
+    pub(crate) fn new_state(
+        &self,
+        n_blocks: usize,
+        block_size: usize,
+        dtype: KvDtype,
+    ) -> Result<State<B>> {
+        if n_blocks == 0 || block_size == 0 {
+            return Err(RuntimeError::Invalid(format!(
+                "a KV pool of {n_blocks} blocks of {block_size} positions"
+            )));
+        }
+        let kv = self.backend.kv_cache(self.model.kv_desc(n_blocks, block_size, dtype))?;
+        Ok(State {
+            kv,
+            scratch: Vec::new(),
+            argmax: Vec::new(),
+            chain: [None, None],
+            chain_last: 0,
+        })
+    }
+
+    /// The scratch for `n` rows, taken out of the state (put it back with [`Self::put_back`]).
+    fn take_scratch(&self, st: &mut State<B>, n: usize) -> Result<Scratch<B>> {
+        match st.scratch.iter().position(|s| s.len() == n) {
+            Some(i) => Ok(st.scratch.remove(i)),
+            None => Ok(self.model.scratch(&self.backend, n)?),
+        }
+    }
+
+    fn put_back(st: &mut State<B>, s: Scratch<B>) {
+        st.scratch.push(s);
+        if st.scratch.len() > SCRATCH_SIZES {
+            st.scratch.remove(0);
+        }
+    }
+
+    pub(crate) async fn step(
+        &self,
+        st: &mut State<B>,
+        rows: &StepRows<'_>,
+        want: &Want<'_>,
+    ) -> Result<StepOut> {
+        let mut s = self.take_scratch(st, rows.tokens.len())?;
+        let recorded = self.record(st, &mut s, rows, want);
+        Self::put_back(st, s);
+        let (logits, ids) = recorded?;
+        let mut out = StepOut::default();
+        for read in logits {
+            out.logits.extend(read.await?);
+        }
+        for read in ids {
+            out.ids.extend(to_ids(&read.await?)?);
+        }
+        Ok(out)
+    }
+
+    /// Records and submits the step; returns the reads it started (logits, argmax ids).
+    fn record(
+        &self,
+        st: &mut State<B>,
+        s: &mut Scratch<B>,
+        rows: &StepRows<'_>,
+        want: &Want<'_>,
+    ) -> Result<(Vec<PendingRead>, Vec<PendingRead>)> {
+        let b = &self.backend;
+        let batch = Batch { tokens: rows.tokens, rows: rows.rows, logits: want.rows };
+        let outs = self.model.forward(b, &mut st.kv, &batch, s)?;
+        let mut id_tensors: Vec<&B::Tensor> = Vec::new();
+        if want.argmax {
+            let single = outs.len() == 1 && b.shape(outs[0]).0 == 1;
+            if single {
+                // A one-row step leaves its argmax where a chained step can take it.
+                let slot = st.chain_last;
+                let am = match &mut st.chain[slot] {
+                    Some(t) => t,
+                    None => st.chain[slot].insert(b.tensor(1, 1)?),
+                };
+                b.argmax(outs[0], am)?;
+            } else {
+                let shapes: Vec<usize> = outs.iter().map(|t| b.shape(t).0).collect();
+                let have: Vec<usize> = st.argmax.iter().map(|t| b.shape(t).0).collect();
+                if shapes != have {
+                    st.argmax = shapes.iter().map(|&r| b.tensor(r, 1)).collect::<Result<_, _>>()?;
+                }
+                for (t, am) in outs.iter().zip(st.argmax.iter_mut()) {
+                    b.argmax(t, am)?;
+                }
+            }
+            b.submit()?;
+            if single {
+                id_tensors.extend(st.chain[st.chain_last].as_ref());
+            } else {
+                id_tensors.extend(st.argmax.iter());
+            }
+        } else {
+            b.submit()?;
+        }
+        let read = |t: &B::Tensor| -> PendingRead { Box::pin(b.read(t)) };
+        let logits = if want.logits { outs.iter().map(|t| read(t)).collect() } else { Vec::new() };
+        let ids = id_tensors.into_iter().map(read).collect();
+        Ok((logits, ids))
+    }
+
+    pub(crate) fn decode_chained(
+        &self,
+        st: &mut State<B>,
+        rows: &RowsDesc<'_>,
+    ) -> Result<PendingId> {
+        let (src, dst) = (st.chain_last, 1 - st.chain_last);
+        if st.chain[dst].is_none() {
+            st.chain[dst] = Some(self.backend.tensor(1, 1)?);
+        }
+        let mut s = self.take_scratch(st, 1)?;
+        let result = (|| {
+            let [a, b] = &mut st.chain;
+            let (ids, out) = match (src, a, b) {
+                (0, Some(a), Some(b)) => (&*a, b),
+                (1, Some(a), Some(b)) => (&*b, a),
+                _ => return Err(RuntimeError::Invalid("no argmax to chain from".into())),
+            };
+            let logits =
+                self.model.forward_device_token(&self.backend, &mut st.kv, ids, rows, &mut s)?;
+            let last = logits
+                .last()
+                .ok_or_else(|| RuntimeError::Invalid("forward returned no logits".into()))?;
+            self.backend.argmax(last, out)?;
+            self.backend.submit()?;
+            Ok(self.backend.read(out))
+        })();
+        Self::put_back(st, s);
+        let read = result?;
+        st.chain_last = dst;
+        Ok(Box::pin(async move {
+            to_ids(&read.await?)?
+                .first()
+                .copied()
+                .ok_or_else(|| RuntimeError::Invalid("argmax returned nothing".into()))
+        }))
+    }
+}
+
+/// A read of a tensor, started.
+type PendingRead =
+    std::pin::Pin<Box<dyn std::future::Future<Output = realm_core::Result<Vec<f32>>>>>;

@@ -1,0 +1,201 @@
+//! The token loop of one sequence, shared by [`crate::Session`] and the serving engine's
+//! scheduler: pick the next token (argmax or the sampler), record it, then end-of-generation
+//! → detokenize (UTF-8-safe) → stop strings (text held back while it may start one) → event.
+
+use realm_sampling::{Sampler, StopScan, StopStrings};
+use realm_tokenizer::{StreamDecoder, Tokenizer};
+
+use crate::error::Result;
+use crate::request::RequestOptions;
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An end-of-generation token.
+    Eog,
+    /// A stop string matched (it is not part of the text).
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The context window is full.
+    ContextFull,
+    /// Cancelled by the caller.
+    Cancelled,
+}
+
+impl FinishReason {
+    /// OpenAI's `finish_reason` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Eog | FinishReason::Stop => "stop",
+            FinishReason::Length | FinishReason::ContextFull => "length",
+            FinishReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A generated token's log-probability and the most likely alternatives, best first (ties
+/// to the lower id), from the log-softmax of the model's logits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprobs {
+    pub logprob: f32,
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprobs {
+    /// Of token `id` and the `n` best of `logits`.
+    pub(crate) fn of(logits: &[f32], id: u32, n: usize) -> TokenLogprobs {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = logits.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln() as f32 + max;
+        let lp = |i: usize| logits.get(i).map_or(f32::NEG_INFINITY, |&v| v - lse);
+        let mut top: Vec<u32> = Vec::with_capacity(n + 1);
+        for (i, &v) in logits.iter().enumerate() {
+            if top.len() == n && top.last().is_none_or(|&t| logits[t as usize] >= v) {
+                continue;
+            }
+            let at = top.partition_point(|&t| logits[t as usize] >= v);
+            top.insert(at, i as u32);
+            top.truncate(n);
+        }
+        TokenLogprobs {
+            logprob: lp(id as usize),
+            top: top.into_iter().map(|t| (t, lp(t as usize))).collect(),
+        }
+    }
+}
+
+/// A streaming event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// A sampled token and the text that became complete with it (may be empty: a partial
+    /// UTF-8 character, or text held back because it may start a stop string), with its
+    /// log-probabilities when they were asked for.
+    Token { id: u32, text: &'a str, logprobs: Option<&'a TokenLogprobs> },
+    /// Text released when generation ends without a stop string (held-back bytes).
+    Flush { text: &'a str },
+}
+
+/// What an evaluation hands the loop: every logit of the row, or its argmax.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Next<'a> {
+    Logits(&'a [f32]),
+    Id(u32),
+}
+
+/// One sequence's generation state.
+pub(crate) struct TokenLoop {
+    sampler: Sampler,
+    stops: StopStrings,
+    decoder: StreamDecoder,
+    /// The answer's text so far; `text[..emitted]` has been sent in events.
+    text: String,
+    emitted: usize,
+    /// Generated tokens, the end-of-generation token included.
+    tokens: Vec<u32>,
+    max_tokens: usize,
+    ignore_eog: bool,
+    argmax_only: bool,
+    /// Alternatives to report per token, when asked.
+    logprobs: Option<usize>,
+    /// The last picked token's log-probabilities.
+    last_logprobs: Option<TokenLogprobs>,
+}
+
+impl TokenLoop {
+    /// A loop for `opts` after `prompt` (whose tokens the penalties see).
+    pub(crate) fn new(opts: &RequestOptions, prompt: &[u32], n_vocab: usize) -> Result<TokenLoop> {
+        opts.validate()?;
+        let mut sampler = Sampler::new(opts.sampling(), n_vocab)?;
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        Ok(TokenLoop {
+            sampler,
+            stops: StopStrings::new(opts.stop.clone()),
+            decoder: StreamDecoder::new(opts.special_text),
+            text: String::new(),
+            emitted: 0,
+            tokens: Vec::new(),
+            max_tokens: opts.max_tokens.unwrap_or(usize::MAX),
+            ignore_eog: opts.ignore_eog,
+            argmax_only: opts.argmax_only(),
+            logprobs: opts.logprobs,
+            last_logprobs: None,
+        })
+    }
+
+    /// Whether the argmax of the logits is all this loop needs (greedy, no penalties).
+    pub(crate) fn argmax_only(&self) -> bool {
+        self.argmax_only
+    }
+
+    /// Whether `max_tokens` have been generated.
+    pub(crate) fn at_limit(&self) -> bool {
+        self.tokens.len() >= self.max_tokens
+    }
+
+    pub(crate) fn into_output(self) -> (Vec<u32>, String) {
+        (self.tokens, self.text)
+    }
+
+    /// The next token from an evaluation of the last position (and its log-probabilities,
+    /// when asked: they need the logits, which [`TokenLoop::argmax_only`] says).
+    pub(crate) fn pick(&mut self, next: Next<'_>) -> Result<u32> {
+        Ok(match next {
+            Next::Id(id) => id,
+            Next::Logits(logits) => {
+                let id = self.sampler.sample(logits)?;
+                self.last_logprobs = self.logprobs.map(|n| TokenLogprobs::of(logits, id, n));
+                id
+            }
+        })
+    }
+
+    /// Records `id` as generated (the penalties see it).
+    pub(crate) fn record(&mut self, id: u32) {
+        self.sampler.accept(id);
+        self.tokens.push(id);
+    }
+
+    /// After [`TokenLoop::record`]: end-of-generation, then the token's text through the
+    /// stop strings into an event. Returns why the answer ends with this token, if it does.
+    pub(crate) fn emit(
+        &mut self,
+        tok: &Tokenizer,
+        id: u32,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Option<FinishReason> {
+        if !self.ignore_eog && tok.is_eog(id) {
+            return Some(FinishReason::Eog);
+        }
+        self.text.push_str(&self.decoder.push(tok, id));
+        match self.stops.scan(&self.text, self.emitted) {
+            StopScan::Stop { at, .. } => {
+                self.text.truncate(at);
+                let text = self.text.get(self.emitted..).unwrap_or("");
+                on_event(Event::Token { id, text, logprobs: self.last_logprobs.as_ref() });
+                self.emitted = self.text.len();
+                Some(FinishReason::Stop)
+            }
+            StopScan::Continue { safe_len } => {
+                let text = self.text.get(self.emitted..safe_len).unwrap_or("");
+                on_event(Event::Token { id, text, logprobs: self.last_logprobs.as_ref() });
+                self.emitted = safe_len.max(self.emitted);
+                None
+            }
+        }
+    }
+
+    /// The answer ended for `reason`: text held back (an incomplete character, a possible
+    /// stop-string prefix) is final now, unless a stop string ended it.
+    pub(crate) fn finish(&mut self, reason: FinishReason, on_event: &mut dyn FnMut(Event<'_>)) {
+        if reason == FinishReason::Stop {
+            return;
+        }
+        self.text.push_str(&self.decoder.finish());
+        if let Some(rest) = self.text.get(self.emitted..).filter(|r| !r.is_empty()) {
+            on_event(Event::Flush { text: rest });
+        }
+        self.emitted = self.text.len();
+    }
+}
