@@ -167,10 +167,13 @@ pub enum Op {
     },
     Elementwise(ElementwiseKind),
     Argmax,
+    /// Whole rows of an activation by index.
+    GatherRows,
+    /// Scatters rows of K or V into their pool slots.
     KvStore,
     /// Rope of q in place, rope of k into the cache, v into the cache: one dispatch.
     RopeKv,
-    /// Attention; `split` writes partials over a slice of positions (decode).
+    /// Paged attention; `split` writes partials over a slice of each row's positions (decode).
     Attention {
         split: bool,
     },
@@ -190,6 +193,7 @@ impl Op {
             Self::Glu { .. } => "ops/glu.wgsl",
             Self::Elementwise(_) => "ops/elementwise.wgsl",
             Self::Argmax => "ops/argmax.wgsl",
+            Self::GatherRows => "ops/gather_rows.wgsl",
             Self::KvStore => "ops/kv_store.wgsl",
             Self::RopeKv => "ops/rope_kv.wgsl",
             Self::Attention { .. } => "ops/attention.wgsl",
@@ -228,6 +232,7 @@ impl Op {
             Self::Elementwise(ElementwiseKind::Scale),
             Self::Elementwise(ElementwiseKind::Softcap),
             Self::Argmax,
+            Self::GatherRows,
             Self::KvStore,
             Self::RopeKv,
             Self::Attention { split: false },
@@ -299,9 +304,13 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
         Op::Matmul { .. } if precision == Precision::CoopF16 => 128,
         Op::Matvec { .. } | Op::Matmul { .. } | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
-        Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
-            256
-        }
+        Op::Embed
+        | Op::Rope
+        | Op::Glu { .. }
+        | Op::Elementwise(_)
+        | Op::GatherRows
+        | Op::KvStore
+        | Op::RopeKv => 256,
     };
     Variant {
         op,

@@ -145,12 +145,14 @@ pub(crate) fn choose_tier(
     });
     details.push(
         if use_coop {
-            "kernels: matvec for ≤ 4 rows, 64×64 cooperative-matrix tiles above (32×32 tiled \
-             matmul for float weights); attention splits decode over key positions (≥ 128) and \
-             merges; weights read as GGUF blocks in place"
+            "kernels: matvec for ≤ 4 rows, 64×64 \
+             cooperative-matrix tiles above (32×32 tiled matmul for float weights); paged \
+             attention splits a step of decode rows over key positions (≥ 128) and merges; \
+             weights read as GGUF blocks in place"
         } else {
-            "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul above; attention splits decode \
-             over key positions (≥ 128) and merges; weights read as GGUF blocks in place"
+            "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul \
+             above; paged attention splits a step of decode rows over key positions (≥ 128) \
+             and merges; weights read as GGUF blocks in place"
         }
         .into(),
     );

@@ -1,6 +1,6 @@
-//! The elementwise ops (glu, add, scale, softcap), argmax and copy_rows.
+//! The elementwise ops (glu, add, scale, softcap), gather_rows and argmax.
 
-use realm_core::{Activation, CoreError, Result, check, shape_err};
+use realm_core::{Activation, CoreError, Result, check};
 use realm_shaders::{ElementwiseKind, Op};
 
 use super::u;
@@ -49,20 +49,23 @@ pub(super) fn softcap(b: &WgpuBackend, x: &mut WgpuTensor, cap: f32) -> Result<(
     b.each(v, n, &params, &[Bind::Whole(x.buffer())])
 }
 
-pub(super) fn copy_rows(
+/// One gather dispatch over the staged indices (gather_rows.wgsl says why not copies).
+pub(super) fn gather_rows(
     b: &WgpuBackend,
     x: &WgpuTensor,
-    start: usize,
+    idx: &[u32],
     out: &mut WgpuTensor,
 ) -> Result<()> {
-    if out.cols != x.cols || start.saturating_add(out.rows) > x.rows {
-        return Err(shape_err(
-            "copy_rows",
-            format!("rows {start}..+{:?} of {:?}", (out.rows, out.cols), (x.rows, x.cols)),
-        ));
+    const OP: &str = "gather_rows";
+    check::gather_rows((x.rows, x.cols), idx, (out.rows, out.cols))?;
+    if out.len() == 0 {
+        return Ok(());
     }
-    let at = (start * x.cols * 4) as u64;
-    b.gpu.copy(x.buffer(), at, out.buffer(), 0, (out.len() * 4) as u64)
+    let bytes: Vec<u8> = idx.iter().flat_map(|i| i.to_le_bytes()).collect();
+    let (buf, off, len) = b.gpu.stage(&bytes)?;
+    let n = out.len();
+    let binds = [Bind::Whole(x.buffer()), Bind::Slice(&buf, off, len), Bind::Whole(out.buffer())];
+    b.each(b.v(Op::GatherRows, None, None), n, &[u(OP, n)?, u(OP, out.cols)?, 0, 0], &binds)
 }
 
 pub(super) fn argmax(b: &WgpuBackend, x: &WgpuTensor, out: &mut WgpuTensor) -> Result<()> {

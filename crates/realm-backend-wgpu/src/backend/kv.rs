@@ -1,11 +1,13 @@
-//! The KV cache: its buffers, and the ops that write it (kv_store, rope_kv_store).
+//! The paged KV pool: its buffers, and the ops that write it (kv_store, rope_kv_store), each
+//! row scattered to its own slot.
 
-use realm_core::{CoreError, KvDesc, KvDtype, Result, RopeParams, check, shape_err};
+use realm_core::{CoreError, KvDesc, KvDtype, Result, RopeParams, check};
 use realm_shaders::{KvFormat, Op};
 
 use super::{rope, u};
 use crate::WgpuBackend;
 use crate::gpu::Bind;
+use crate::rows::WgpuRows;
 use crate::tensor::{LayerKv, WgpuKv, WgpuTensor};
 
 /// Largest head dimension of the attention kernel (`MAX_D` in attention.wgsl).
@@ -19,6 +21,8 @@ pub(super) fn format(dtype: KvDtype) -> (KvFormat, usize) {
     }
 }
 
+/// One K and one V buffer per layer, of `n_blocks · block_size` slots each; a layer must fit
+/// in one storage binding.
 pub(super) fn kv_cache(b: &WgpuBackend, desc: KvDesc) -> Result<WgpuKv> {
     const OP: &str = "kv_cache";
     let elem = match desc.dtype {
@@ -35,8 +39,8 @@ pub(super) fn kv_cache(b: &WgpuBackend, desc: KvDesc) -> Result<WgpuKv> {
         }
     }
     let bytes = |dim: usize| {
-        desc.n_ctx
-            .checked_mul(desc.n_head_kv)
+        desc.slots()
+            .and_then(|v| v.checked_mul(desc.n_head_kv))
             .and_then(|v| v.checked_mul(dim))
             .and_then(|v| v.checked_mul(elem))
             .map(|v| (v as u64).max(4).div_ceil(4) * 4)
@@ -44,8 +48,11 @@ pub(super) fn kv_cache(b: &WgpuBackend, desc: KvDesc) -> Result<WgpuKv> {
             .ok_or_else(|| CoreError::Unsupported {
                 op: OP,
                 what: format!(
-                    "a layer cache of {} positions × {} heads × {dim} (larger than one binding of {} bytes)",
-                    desc.n_ctx, desc.n_head_kv, b.gpu.max_binding()
+                    "a layer pool of {} × {} slots × {} heads × {dim} (larger than one binding of {} bytes)",
+                    desc.n_blocks,
+                    desc.block_size,
+                    desc.n_head_kv,
+                    b.gpu.max_binding()
                 ),
                 backend: "wgpu",
             })
@@ -72,30 +79,29 @@ pub(super) fn kv_store(
     b: &WgpuBackend,
     kv: &mut WgpuKv,
     layer: usize,
-    start_pos: usize,
+    rows: &WgpuRows,
     k: &WgpuTensor,
     v: &WgpuTensor,
 ) -> Result<()> {
     const OP: &str = "kv_store";
     check::kv_layer(OP, kv.layers.len(), layer)?;
-    let d = kv.desc;
-    check::same_shape(OP, "k", (k.rows, k.cols), (k.rows, d.n_head_kv * d.head_dim))?;
-    check::same_shape(OP, "v", (v.rows, v.cols), (k.rows, d.n_head_kv * d.head_dim_v))?;
-    let end = start_pos.saturating_add(k.rows);
-    if end > d.n_ctx {
-        return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
-    }
-    let (fmt, per_word) = format(d.dtype);
+    check::kv_store(&kv.desc, &rows.plan, (k.rows, k.cols), (v.rows, v.cols))?;
+    let (fmt, per_word) = format(kv.desc.dtype);
     let var = b.v(Op::KvStore, None, Some(fmt));
     let l = &kv.layers[layer];
+    let (rb, ro, rl) = rows.binding(&b.gpu)?;
     for (src, dst) in [(k, &l.k), (v, &l.v)] {
         let words = src.len() / per_word;
-        let params = [u(OP, words)?, u(OP, start_pos * src.cols / per_word)?, 0, 0];
-        b.each(var, words, &params, &[Bind::Whole(src.buffer()), Bind::Whole(dst)])?;
+        let params = [u(OP, words)?, u(OP, src.cols / per_word)?, u(OP, src.rows)?, 0];
+        let binds = [Bind::Whole(src.buffer()), Bind::Whole(dst), Bind::Slice(&rb, ro, rl)];
+        b.each(var, words, &params, &binds)?;
     }
     Ok(())
 }
 
+/// rope of q and k and the store of k and v in one dispatch (rope_kv.wgsl), where q and k
+/// share their rope parameters but for the head count and k's heads are the pool's; else the
+/// separate ops. The checks are the separate ops', in their order, so misuse fails alike.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rope_kv_store(
     b: &WgpuBackend,
@@ -106,29 +112,22 @@ pub(super) fn rope_kv_store(
     layer: usize,
     q_rope: &RopeParams,
     k_rope: &RopeParams,
+    rows: &WgpuRows,
 ) -> Result<()> {
     const OP: &str = "rope_kv_store";
     let d = kv.desc;
     let same = RopeParams { n_heads: q_rope.n_heads, ..*k_rope } == *q_rope;
     if !same || k_rope.n_heads != d.n_head_kv || k_rope.head_dim != d.head_dim {
-        // Not the one-dispatch shape: the separate ops (which check everything).
-        rope::rope(b, q, q_rope)?;
-        rope::rope(b, k, k_rope)?;
-        return kv_store(b, kv, layer, k_rope.start_pos, k, v);
+        rope::rope(b, q, q_rope, rows)?;
+        rope::rope(b, k, k_rope, rows)?;
+        return kv_store(b, kv, layer, rows, k, v);
     }
+    check::rope((q.rows, q.cols), q_rope, &rows.plan)?;
+    check::rope((k.rows, k.cols), k_rope, &rows.plan)?;
+    check::kv_layer("kv_store", kv.layers.len(), layer)?;
+    check::kv_store(&d, &rows.plan, (k.rows, k.cols), (v.rows, v.cols))?;
     let p = q_rope;
-    check::kv_layer(OP, kv.layers.len(), layer)?;
-    if p.head_dim == 0 || !p.rope_dim.is_multiple_of(2) || p.rope_dim > p.head_dim {
-        return Err(shape_err(OP, format!("rope_dim {} of head_dim {}", p.rope_dim, p.head_dim)));
-    }
     let n = q.rows;
-    check::same_shape(OP, "q", (q.rows, q.cols), (n, p.n_heads * p.head_dim))?;
-    check::same_shape(OP, "k", (k.rows, k.cols), (n, d.n_head_kv * d.head_dim))?;
-    check::same_shape(OP, "v", (v.rows, v.cols), (n, d.n_head_kv * d.head_dim_v))?;
-    let end = p.start_pos.saturating_add(n);
-    if end > d.n_ctx {
-        return Err(CoreError::ContextOverflow { op: OP, pos: end - 1, n_ctx: d.n_ctx });
-    }
     let (fmt, per_word) = format(d.dtype);
     let params = [
         u(OP, n)?,
@@ -136,22 +135,24 @@ pub(super) fn rope_kv_store(
         u(OP, d.n_head_kv)?,
         u(OP, p.head_dim)?,
         u(OP, p.rope_dim)?,
-        u(OP, p.start_pos)?,
+        0,
         u32::from(p.style == realm_core::RopeStyle::Neox),
         rope::theta_scale(p).to_bits(),
         p.freq_scale.to_bits(),
         u(OP, d.head_dim_v)?,
-        u(OP, p.start_pos * k.cols / per_word)?,
-        u(OP, p.start_pos * v.cols / per_word)?,
+        0,
+        0,
     ];
     let items = n * p.n_heads * (p.rope_dim / 2) + (k.len() + v.len()) / per_word;
     let l = &kv.layers[layer];
+    let (rb, ro, rl) = rows.binding(&b.gpu)?;
     let binds = [
         Bind::Whole(q.buffer()),
         Bind::Whole(k.buffer()),
         Bind::Whole(v.buffer()),
         Bind::Whole(&l.k),
         Bind::Whole(&l.v),
+        Bind::Slice(&rb, ro, rl),
     ];
     b.each(b.v(Op::RopeKv, None, Some(fmt)), items, &params, &binds)
 }

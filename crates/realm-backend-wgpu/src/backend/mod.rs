@@ -15,11 +15,12 @@ use std::future::Future;
 
 use realm_core::{
     Activation, AttentionParams, Backend, BackendInfo, CoreError, Epilogue, KvDesc, Result,
-    RopeParams, WeightDesc, shape_err,
+    RopeParams, RowsDesc, WeightDesc, check, shape_err,
 };
 use realm_shaders::{KvFormat, Op, Variant, WeightFormat, variant};
 
 use crate::gpu::{Bind, flat};
+use crate::rows::WgpuRows;
 use crate::tensor::{WgpuKv, WgpuTensor};
 use crate::weight::WgpuWeight;
 use crate::{WgpuBackend, readback, weight};
@@ -75,6 +76,7 @@ impl Backend for WgpuBackend {
     type Tensor = WgpuTensor;
     type Weight = WgpuWeight;
     type Kv = WgpuKv;
+    type Rows = WgpuRows;
 
     fn info(&self) -> BackendInfo {
         BackendInfo {
@@ -106,6 +108,10 @@ impl Backend for WgpuBackend {
 
     fn kv_cache(&self, desc: KvDesc) -> Result<WgpuKv> {
         kv::kv_cache(self, desc)
+    }
+
+    fn rows(&self, desc: &RowsDesc<'_>) -> Result<WgpuRows> {
+        WgpuRows::new(&self.gpu, check::rows(desc)?)
     }
 
     fn embed(&self, table: &WgpuWeight, tokens: &[u32], out: &mut WgpuTensor) -> Result<()> {
@@ -153,19 +159,19 @@ impl Backend for WgpuBackend {
         matmul::matmul_fused(self, w, bias, x, norm, then, out)
     }
 
-    fn rope(&self, x: &mut WgpuTensor, p: &RopeParams) -> Result<()> {
-        rope::rope(self, x, p)
+    fn rope(&self, x: &mut WgpuTensor, p: &RopeParams, rows: &WgpuRows) -> Result<()> {
+        rope::rope(self, x, p, rows)
     }
 
     fn kv_store(
         &self,
         kv: &mut WgpuKv,
         layer: usize,
-        start_pos: usize,
+        rows: &WgpuRows,
         k: &WgpuTensor,
         v: &WgpuTensor,
     ) -> Result<()> {
-        kv::kv_store(self, kv, layer, start_pos, k, v)
+        kv::kv_store(self, kv, layer, rows, k, v)
     }
 
     fn rope_kv_store(
@@ -177,8 +183,9 @@ impl Backend for WgpuBackend {
         layer: usize,
         q_rope: &RopeParams,
         k_rope: &RopeParams,
+        rows: &WgpuRows,
     ) -> Result<()> {
-        kv::rope_kv_store(self, q, k, v, kv, layer, q_rope, k_rope)
+        kv::rope_kv_store(self, q, k, v, kv, layer, q_rope, k_rope, rows)
     }
 
     fn attention(
@@ -187,9 +194,10 @@ impl Backend for WgpuBackend {
         kv: &WgpuKv,
         layer: usize,
         p: &AttentionParams,
+        rows: &WgpuRows,
         out: &mut WgpuTensor,
     ) -> Result<()> {
-        attention::attention(self, q, kv, layer, p, out)
+        attention::attention(self, q, kv, layer, p, rows, out)
     }
 
     fn glu(
@@ -214,8 +222,8 @@ impl Backend for WgpuBackend {
         elementwise::softcap(self, x, cap)
     }
 
-    fn copy_rows(&self, x: &WgpuTensor, start: usize, out: &mut WgpuTensor) -> Result<()> {
-        elementwise::copy_rows(self, x, start, out)
+    fn gather_rows(&self, x: &WgpuTensor, idx: &[u32], out: &mut WgpuTensor) -> Result<()> {
+        elementwise::gather_rows(self, x, idx, out)
     }
 
     fn argmax(&self, x: &WgpuTensor, out: &mut WgpuTensor) -> Result<()> {

@@ -21,6 +21,8 @@ pub(super) struct Arena {
     host: Vec<(Vec<u8>, usize)>,
     current: usize,
     offset: u64,
+    /// Flushes so far: what was staged before the last one may since have been overwritten.
+    epoch: u64,
 }
 
 impl Arena {
@@ -34,10 +36,16 @@ impl Arena {
         }
         self.current = 0;
         self.offset = 0;
+        self.epoch += 1;
     }
 }
 
 impl Gpu {
+    /// Counts submits: data [`Gpu::stage`]d under one epoch is valid until the epoch changes.
+    pub(crate) fn stage_epoch(&self) -> Result<u64> {
+        Ok(lock(&self.arena, "stage")?.epoch)
+    }
+
     /// Writes `data` (a multiple of 4 bytes) where the next recorded op can read it; returns
     /// the buffer, offset and size to bind, valid until the next submit.
     pub(crate) fn stage(&self, data: &[u8]) -> Result<(wgpu::Buffer, u64, u64)> {
