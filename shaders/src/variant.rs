@@ -142,14 +142,39 @@ impl Epilogue {
     pub const ALL: [Epilogue; 4] = [Self::Store, Self::Add, Self::GluSilu, Self::GluGelu];
 }
 
+/// The block of outputs one matvec workgroup computes: output rows × activation rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatvecShape {
+    /// 4 output rows of one activation row (a z-slice of workgroups per activation row).
+    Narrow,
+    /// 16 output rows of one activation row: less re-reading of the activations per weight
+    /// byte; fewer, larger workgroups.
+    Wide,
+    /// 4 output rows of 8 activation rows: batched decode, each weight block dequantized once
+    /// for the 8 rows.
+    Batch,
+}
+
+impl MatvecShape {
+    pub const ALL: [MatvecShape; 3] = [Self::Narrow, Self::Wide, Self::Batch];
+
+    /// `(output rows, activation rows)` of one workgroup (`ROWS`, `NB` in matvec.wgsl).
+    pub fn block(self) -> (u32, u32) {
+        match self {
+            Self::Narrow => (4, 1),
+            Self::Wide => (16, 1),
+            Self::Batch => (4, 8),
+        }
+    }
+}
+
 /// One kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
-    /// Decode matmul: one workgroup per 4 output rows, or 16 when `wide` (less re-reading of
-    /// the activations per weight byte; fewer, larger workgroups); with `norm`, the input rows
+    /// Decode matmul: one workgroup per block of [`MatvecShape`]; with `norm`, the input rows
     /// are RMS-normalized first, in the kernel.
     Matvec {
-        wide: bool,
+        shape: MatvecShape,
         norm: bool,
         epilogue: Epilogue,
     },
@@ -215,9 +240,9 @@ impl Op {
     pub fn all() -> Vec<Op> {
         let mut ops = Vec::new();
         for epilogue in Epilogue::ALL {
-            for wide in [false, true] {
+            for shape in MatvecShape::ALL {
                 for norm in [false, true] {
-                    ops.push(Self::Matvec { wide, norm, epilogue });
+                    ops.push(Self::Matvec { shape, norm, epilogue });
                 }
             }
             ops.push(Self::Matmul { epilogue });
@@ -353,8 +378,10 @@ impl Variant {
         }
         match self.op {
             Op::Glu { gelu } => set("ACT_GELU", u8::from(gelu).to_string()),
-            Op::Matvec { wide, norm, epilogue } => {
-                set("ROWS", if wide { "16u" } else { "4u" }.to_string());
+            Op::Matvec { shape, norm, epilogue } => {
+                let (rows, nb) = shape.block();
+                set("ROWS", format!("{rows}u"));
+                set("NB", format!("{nb}u"));
                 set("NORM", u8::from(norm).to_string());
                 set("EPILOGUE", (epilogue as u8).to_string());
             }
@@ -375,9 +402,13 @@ impl Variant {
             Epilogue::GluGelu => " +geglu",
         };
         let mut s = match self.op {
-            Op::Matvec { wide, norm, epilogue: e } => format!(
+            Op::Matvec { shape, norm, epilogue: e } => format!(
                 "matvec{}{}{}",
-                if wide { "16" } else { "4" },
+                match shape {
+                    MatvecShape::Narrow => "4",
+                    MatvecShape::Wide => "16",
+                    MatvecShape::Batch => "4x8",
+                },
                 if norm { " norm" } else { "" },
                 epilogue(e)
             ),

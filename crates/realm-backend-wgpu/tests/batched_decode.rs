@@ -1,7 +1,9 @@
 //! Batched decode on the wgpu backend, beyond what the shared conformance suite reaches:
-//! steps of decode rows only (one row per sequence, ragged lengths, shared prefix blocks, a
-//! window, a soft-cap), whose key positions are split with empty splits for the shorter rows,
-//! and a step of enough rows to run unsplit.
+//! - steps of decode rows only (one row per sequence, ragged lengths, shared prefix blocks,
+//!   a window, a soft-cap), whose key positions are split with empty splits for the shorter
+//!   rows, and a step of enough rows to run unsplit;
+//! - the batch matvec (4 output rows × 8 activation rows per workgroup) at 8, 9, 12 and 16
+//!   rows, with the norm folded in and each epilogue.
 //!
 //! Each result against the CPU scalar oracle with the tolerance table's budget, and each
 //! attention row alone against the same row in its batch. Needs an adapter as conformance.rs
@@ -14,7 +16,8 @@ use realm_backend_wgpu::{WgpuBackend, WgpuConfig};
 use realm_conformance::rng::SplitMix64;
 use realm_conformance::{Check, CpuBackend, CpuConfig, CpuMode, block_on, compare, tolerance};
 use realm_core::{
-    AttentionParams, Backend, GgmlType, KvDesc, KvDtype, RowsDesc, WeightDesc, WeightLayout,
+    Activation, AttentionParams, Backend, Epilogue, GgmlType, KvDesc, KvDtype, RowsDesc,
+    WeightDesc, WeightLayout,
 };
 
 fn backends() -> Option<(WgpuBackend, CpuBackend)> {
@@ -196,4 +199,53 @@ fn many_decode_rows_run_unsplit() {
     let mut rng = SplitMix64::for_case("many decode rows");
     let seqs: Vec<(usize, usize)> = (0..264).map(|_| (1 + rng.below(160), 0)).collect();
     decode_step("many decode rows", params(4, 2, None), KvDtype::F16, &seqs, 33);
+}
+
+/// `matmul_fused` of `n` rows against the oracle.
+fn fused(ty: GgmlType, n: usize, norm: bool, then: &str) {
+    let Some((b, o)) = backends() else { return };
+    let name = format!("matmul_fused {ty:?} n={n} norm={norm} {then}");
+    let mut rng = SplitMix64::for_case(&name);
+    let (m, k) = (70, 256);
+    let bytes = realm_conformance::random_weight(ty, m, k, &mut rng);
+    let (wb, wo) = (
+        weight(&b, ty, (m, k), bytes.clone(), WeightLayout::Matrix),
+        weight(&o, ty, (m, k), bytes, WeightLayout::Matrix),
+    );
+    let x = rng.vec(n * k, 2.0);
+    let nw: Vec<f32> = (0..k).map(|_| 0.5 + rng.unit()).collect();
+    let nbytes: Vec<u8> = nw.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let (nb, no) = (
+        weight(&b, GgmlType::F32, (1, k), nbytes.clone(), WeightLayout::Vector),
+        weight(&o, GgmlType::F32, (1, k), nbytes, WeightLayout::Vector),
+    );
+    let gate = rng.vec(n * m, 3.0);
+    let start = rng.vec(n * m, 4.0);
+    let (gb, go) = (input(&b, n, m, &gate), input(&o, n, m, &gate));
+    let (mut yb, mut yo) = (input(&b, n, m, &start), input(&o, n, m, &start));
+    let (tb, to) = match then {
+        "add" => (Epilogue::Add, Epilogue::Add),
+        "glu" => (
+            Epilogue::Glu { gate: &gb, act: Activation::Silu },
+            Epilogue::Glu { gate: &go, act: Activation::Silu },
+        ),
+        _ => (Epilogue::Store, Epilogue::Store),
+    };
+    let (normb, normo) = if norm { (Some((&nb, 1e-5)), Some((&no, 1e-5))) } else { (None, None) };
+    let xb = input(&b, n, k, &x);
+    b.matmul_fused(&wb, None, &xb, normb, tb, &mut yb).unwrap();
+    o.matmul_fused(&wo, None, &input(&o, n, k, &x), normo, to, &mut yo).unwrap();
+    assert!(b.fuses_norm(n), "{n} rows should run as matvec");
+    compare::check(&read(&b, &yb), &read(&o, &yo), tolerance(Check::MatmulFused(ty)))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+#[test]
+fn batch_matvec_at_8_to_16_rows() {
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::F32] {
+        fused(ty, 8, true, "store");
+        fused(ty, 9, true, "glu");
+        fused(ty, 12, false, "add");
+        fused(ty, 16, true, "add");
+    }
 }

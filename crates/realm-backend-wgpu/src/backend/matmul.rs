@@ -1,8 +1,15 @@
 //! matmul and matmul_fused: matvec for a few activation rows (with the block's RMSNorm folded
 //! in), the tiled matmul above; both with the epilogue compiled in.
+//!
+//! Matvec shapes by activation rows: up to [`PER_ROW_MAX`] (single-sequence decode, a
+//! speculative handful) each row gets its own z-slice of workgroups of 4 or 16 output rows,
+//! as tuned before batching existed; up to [`MATVEC_MAX_ROWS`] (batched decode of several
+//! sequences) the batch variant's workgroups compute 4 output rows of 8 activation rows,
+//! dequantizing each weight block once for the 8 instead of once per row. Above, the tiled
+//! matmul, whose 32-row activation tiles a small batch would mostly leave empty.
 
 use realm_core::{Activation, Backend, CoreError, Epilogue, Result, check, shape_err};
-use realm_shaders::{Epilogue as Epi, Op, Precision};
+use realm_shaders::{Epilogue as Epi, MatvecShape, Op, Precision};
 
 use super::u;
 use crate::WgpuBackend;
@@ -10,8 +17,10 @@ use crate::gpu::{Bind, flat};
 use crate::tensor::WgpuTensor;
 use crate::weight::WgpuWeight;
 
-/// Activation rows up to which matmul runs as matvec.
-pub(super) const MATVEC_MAX_ROWS: usize = 4;
+/// Activation rows up to which matmul runs as matvec (and folds a norm in).
+pub(super) const MATVEC_MAX_ROWS: usize = 16;
+/// Activation rows up to which each row has its own matvec workgroups.
+const PER_ROW_MAX: usize = 4;
 
 /// What a matmul dispatch fuses: the epilogue (compiled into the kernel) and its gate, and a
 /// norm folded in (matvec only).
@@ -114,11 +123,15 @@ fn chunks(
 ) -> Result<()> {
     const OP: &str = "matmul";
     let n = x.rows;
-    let wide = w.rows >= b.gpu.matvec_wide_from;
+    let shape = match n {
+        _ if n > PER_ROW_MAX => MatvecShape::Batch,
+        _ if w.rows >= b.gpu.matvec_wide_from => MatvecShape::Wide,
+        _ => MatvecShape::Narrow,
+    };
     let matvec = n <= MATVEC_MAX_ROWS;
     let epilogue = fused.epilogue;
     let op = if matvec {
-        Op::Matvec { wide, norm: fused.norm.is_some(), epilogue }
+        Op::Matvec { shape, norm: fused.norm.is_some(), epilogue }
     } else {
         Op::Matmul { epilogue }
     };
@@ -158,8 +171,9 @@ fn chunks(
             binds.push(Bind::Whole(norm_buf));
         }
         let groups = if matvec {
-            let mut g = flat(c.rows.div_ceil(if wide { 16 } else { 4 }))?;
-            g[2] = u(OP, n)?;
+            let (out_rows, act_rows) = shape.block();
+            let mut g = flat(c.rows.div_ceil(out_rows as usize))?;
+            g[2] = u(OP, n.div_ceil(act_rows as usize))?;
             g
         } else {
             // 64 × 64 output tiles for the cooperative-matrix kernel, else 32 × 32.
