@@ -147,12 +147,12 @@ pub(crate) fn choose_tier(
         if use_coop {
             "kernels: matvec for ≤ 16 rows (8 rows per workgroup above 4), 64×64 \
              cooperative-matrix tiles above (32×32 tiled matmul for float weights); paged \
-             attention splits a step of decode rows over key positions (≥ 128) and merges; \
-             weights read as GGUF blocks in place"
+             attention splits the key positions of a step of few rows (< 1024 head × row \
+             pairs, spans ≥ 128) and merges; weights read as GGUF blocks in place"
         } else {
             "kernels: matvec for ≤ 16 rows (8 rows per workgroup above 4), 32×32 tiled matmul \
-             above; paged attention splits a step of decode rows over key positions (≥ 128) \
-             and merges; weights read as GGUF blocks in place"
+             above; paged attention splits the key positions of a step of few rows (< 1024 \
+             head × row pairs, spans ≥ 128) and merges; weights read as GGUF blocks in place"
         }
         .into(),
     );
