@@ -22,8 +22,8 @@ mod variant;
 pub use error::ShaderError;
 pub use files::{FILES, file};
 pub use variant::{
-    ElementwiseKind, Epilogue, KvFormat, Op, Precision, Target, Tier, Variant, WeightFormat, table,
-    variant,
+    ElementwiseKind, Epilogue, KvFormat, MatvecShape, Op, Precision, Target, Tier, Variant,
+    WeightFormat, table, variant,
 };
 
 /// The expanded WGSL of `v` for `target`. Errors if `v` is not in [`table`] or cannot run on

@@ -142,14 +142,39 @@ impl Epilogue {
     pub const ALL: [Epilogue; 4] = [Self::Store, Self::Add, Self::GluSilu, Self::GluGelu];
 }
 
+/// The block of outputs one matvec workgroup computes: output rows × activation rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatvecShape {
+    /// 4 output rows of one activation row (a z-slice of workgroups per activation row).
+    Narrow,
+    /// 16 output rows of one activation row: less re-reading of the activations per weight
+    /// byte; fewer, larger workgroups.
+    Wide,
+    /// 4 output rows of 8 activation rows: batched decode, each weight block dequantized once
+    /// for the 8 rows.
+    Batch,
+}
+
+impl MatvecShape {
+    pub const ALL: [MatvecShape; 3] = [Self::Narrow, Self::Wide, Self::Batch];
+
+    /// `(output rows, activation rows)` of one workgroup (`ROWS`, `NB` in matvec.wgsl).
+    pub fn block(self) -> (u32, u32) {
+        match self {
+            Self::Narrow => (4, 1),
+            Self::Wide => (16, 1),
+            Self::Batch => (4, 8),
+        }
+    }
+}
+
 /// One kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
-    /// Decode matmul: one workgroup per 4 output rows, or 16 when `wide` (less re-reading of
-    /// the activations per weight byte; fewer, larger workgroups); with `norm`, the input rows
+    /// Decode matmul: one workgroup per block of [`MatvecShape`]; with `norm`, the input rows
     /// are RMS-normalized first, in the kernel.
     Matvec {
-        wide: bool,
+        shape: MatvecShape,
         norm: bool,
         epilogue: Epilogue,
     },
@@ -167,10 +192,13 @@ pub enum Op {
     },
     Elementwise(ElementwiseKind),
     Argmax,
+    /// Whole rows of an activation by index.
+    GatherRows,
+    /// Scatters rows of K or V into their pool slots.
     KvStore,
     /// Rope of q in place, rope of k into the cache, v into the cache: one dispatch.
     RopeKv,
-    /// Attention; `split` writes partials over a slice of positions (decode).
+    /// Paged attention; `split` writes partials over a slice of each row's positions (decode).
     Attention {
         split: bool,
     },
@@ -190,6 +218,7 @@ impl Op {
             Self::Glu { .. } => "ops/glu.wgsl",
             Self::Elementwise(_) => "ops/elementwise.wgsl",
             Self::Argmax => "ops/argmax.wgsl",
+            Self::GatherRows => "ops/gather_rows.wgsl",
             Self::KvStore => "ops/kv_store.wgsl",
             Self::RopeKv => "ops/rope_kv.wgsl",
             Self::Attention { .. } => "ops/attention.wgsl",
@@ -211,9 +240,9 @@ impl Op {
     pub fn all() -> Vec<Op> {
         let mut ops = Vec::new();
         for epilogue in Epilogue::ALL {
-            for wide in [false, true] {
+            for shape in MatvecShape::ALL {
                 for norm in [false, true] {
-                    ops.push(Self::Matvec { wide, norm, epilogue });
+                    ops.push(Self::Matvec { shape, norm, epilogue });
                 }
             }
             ops.push(Self::Matmul { epilogue });
@@ -228,6 +257,7 @@ impl Op {
             Self::Elementwise(ElementwiseKind::Scale),
             Self::Elementwise(ElementwiseKind::Softcap),
             Self::Argmax,
+            Self::GatherRows,
             Self::KvStore,
             Self::RopeKv,
             Self::Attention { split: false },
@@ -299,9 +329,13 @@ pub fn variant(op: Op, weights: Option<WeightFormat>, kv: Option<KvFormat>, tier
         Op::Matmul { .. } if precision == Precision::CoopF16 => 128,
         Op::Matvec { .. } | Op::Matmul { .. } | Op::RmsNorm | Op::Argmax => 64,
         Op::Attention { .. } | Op::AttentionReduce => 64,
-        Op::Embed | Op::Rope | Op::Glu { .. } | Op::Elementwise(_) | Op::KvStore | Op::RopeKv => {
-            256
-        }
+        Op::Embed
+        | Op::Rope
+        | Op::Glu { .. }
+        | Op::Elementwise(_)
+        | Op::GatherRows
+        | Op::KvStore
+        | Op::RopeKv => 256,
     };
     Variant {
         op,
@@ -344,8 +378,10 @@ impl Variant {
         }
         match self.op {
             Op::Glu { gelu } => set("ACT_GELU", u8::from(gelu).to_string()),
-            Op::Matvec { wide, norm, epilogue } => {
-                set("ROWS", if wide { "16u" } else { "4u" }.to_string());
+            Op::Matvec { shape, norm, epilogue } => {
+                let (rows, nb) = shape.block();
+                set("ROWS", format!("{rows}u"));
+                set("NB", format!("{nb}u"));
                 set("NORM", u8::from(norm).to_string());
                 set("EPILOGUE", (epilogue as u8).to_string());
             }
@@ -366,9 +402,13 @@ impl Variant {
             Epilogue::GluGelu => " +geglu",
         };
         let mut s = match self.op {
-            Op::Matvec { wide, norm, epilogue: e } => format!(
+            Op::Matvec { shape, norm, epilogue: e } => format!(
                 "matvec{}{}{}",
-                if wide { "16" } else { "4" },
+                match shape {
+                    MatvecShape::Narrow => "4",
+                    MatvecShape::Wide => "16",
+                    MatvecShape::Batch => "4x8",
+                },
                 if norm { " norm" } else { "" },
                 epilogue(e)
             ),

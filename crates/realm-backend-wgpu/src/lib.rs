@@ -22,11 +22,13 @@ mod gpu;
 mod probe;
 mod profile;
 mod readback;
+mod rows;
 mod tensor;
 mod weight;
 
 pub use probe::{AdapterReport, adapters};
 pub use realm_shaders::Tier;
+pub use rows::WgpuRows;
 pub use tensor::{WgpuKv, WgpuTensor};
 pub use weight::WgpuWeight;
 

@@ -145,12 +145,14 @@ pub(crate) fn choose_tier(
     });
     details.push(
         if use_coop {
-            "kernels: matvec for ≤ 4 rows, 64×64 cooperative-matrix tiles above (32×32 tiled \
-             matmul for float weights); attention splits decode over key positions (≥ 128) and \
-             merges; weights read as GGUF blocks in place"
+            "kernels: matvec for ≤ 16 rows (8 rows per workgroup above 4), 64×64 \
+             cooperative-matrix tiles above (32×32 tiled matmul for float weights); paged \
+             attention splits the key positions of a step of few rows (< 1024 head × row \
+             pairs, spans ≥ 128) and merges; weights read as GGUF blocks in place"
         } else {
-            "kernels: matvec for ≤ 4 rows, 32×32 tiled matmul above; attention splits decode \
-             over key positions (≥ 128) and merges; weights read as GGUF blocks in place"
+            "kernels: matvec for ≤ 16 rows (8 rows per workgroup above 4), 32×32 tiled matmul \
+             above; paged attention splits the key positions of a step of few rows (< 1024 \
+             head × row pairs, spans ≥ 128) and merges; weights read as GGUF blocks in place"
         }
         .into(),
     );

@@ -21,14 +21,14 @@ impl WgpuTensor {
     }
 }
 
-/// One layer's cache: K `[n_ctx, n_head_kv, head_dim]` and V `[n_ctx, n_head_kv, head_dim_v]`,
-/// f16 pairs or f32 values in u32 words.
+/// One layer's pool: K `[slots, n_head_kv, head_dim]` and V `[slots, n_head_kv, head_dim_v]`
+/// (`slots = n_blocks · block_size`), f16 pairs or f32 values in u32 words.
 pub(crate) struct LayerKv {
     pub(crate) k: wgpu::Buffer,
     pub(crate) v: wgpu::Buffer,
 }
 
-/// The KV cache of every layer.
+/// The paged KV pool of every layer.
 pub struct WgpuKv {
     pub(crate) desc: KvDesc,
     pub(crate) layers: Vec<LayerKv>,

@@ -1,15 +1,22 @@
-// Causal attention with GQA, a sliding window and an optional score soft-cap, by online
-// softmax (the flash-attention recurrence: running max m, normalizer l, accumulator rescaled
-// by e^(m_old − m_new)). One workgroup per (query row, head, split of the key positions):
-// each step scores WG positions (one per invocation), then every invocation folds those
-// scores into its share of the head_dim_v output values.
-// Without SPLIT the output is normalized and written to y [n, n_head · dv]; with SPLIT
-// (decode over a long cache) each split writes (m, l, acc[dv]) to `part`, merged by
-// attention_reduce.wgsl.
-// Cache layout (kv_store.wgsl): K [n_ctx, n_head_kv, head_dim], V [n_ctx, n_head_kv, dv], as
+// Causal attention over a paged KV pool, with GQA, a sliding window and an optional score
+// soft-cap, by online softmax (the flash-attention recurrence: running max m, normalizer l
+// and accumulator rescaled by e^(m_old − m_new)). Row r is position pos of sequence s
+// (common/rows.wgsl) and attends over positions lo ..= pos of s (lo = pos + 1 − window with a
+// window), position j living in slot tables[s][j / block_size] · block_size + j % block_size.
+// The rows of one dispatch may belong to any sequences, at any positions.
+// One workgroup per (head, query row, split of the row's key positions): each step scores WG
+// positions (one per invocation, which also looks up its slot), then every invocation folds
+// those scores into its share of the head_dim_v output values.
+// Without SPLIT (one split covering every row's span) the output is normalized and written
+// to y [n, n_head · dv]; with SPLIT (decode over a long cache) split i covers positions
+// lo + i · split_len .. of its row and writes (m, l, acc[dv]) to `part`, merged by
+// attention_reduce.wgsl. The host sizes the splits for the longest row of the dispatch; a
+// split past a shorter row's span writes m = NEG_BIG, l = 0, acc = 0 (it contributes nothing).
+// Pool layout (kv_store.wgsl): K [slots, n_head_kv, head_dim], V [slots, n_head_kv, dv], as
 // f16 pairs in u32 words (KV_F16) or f32 words.
 #include "common/math.wgsl"
 #include "common/f16.wgsl"
+#include "common/rows.wgsl"
 
 const MAX_D: u32 = 256u;
 const PER: u32 = MAX_D / WG; // output values per invocation
@@ -19,7 +26,7 @@ struct Params {
     n_head_kv: u32,
     head_dim: u32,
     dv: u32,
-    start_pos: u32,
+    n_rows: u32,
     window: u32,     // 0: no window
     has_softcap: u32,
     split_len: u32,  // key positions per split
@@ -27,25 +34,22 @@ struct Params {
     cap: f32,
     inv_cap: f32,
     n_split: u32,
+    tables_at: u32,  // word of the block tables in `rows`
+    block_size: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;     // [n, n_head · head_dim]
-@group(0) @binding(2) var<storage, read> kc: array<u32>;    // K cache of the layer
-@group(0) @binding(3) var<storage, read> vc: array<u32>;    // V cache of the layer
-@group(0) @binding(4) var<storage, read_write> y: array<f32>; // [n, n_head · dv] or partials
+@group(0) @binding(1) var<storage, read> q: array<f32>;       // (n_rows, n_head · head_dim)
+@group(0) @binding(2) var<storage, read> kc: array<u32>;      // K pool of the layer
+@group(0) @binding(3) var<storage, read> vc: array<u32>;      // V pool of the layer
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // (n_rows, n_head · dv) or partials
+@group(0) @binding(5) var<storage, read> rows: array<u32>;    // the step's rows
 
 var<workgroup> qs: array<f32, MAX_D>;
 var<workgroup> sc: array<f32, WG>;
-
-// Element `e` of a cache row array (f16 pairs or f32 words).
-fn k_at(e: u32) -> f32 {
-#if KV_F16
-    return f16_bits_to_f32((kc[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu);
-#else
-    return bitcast<f32>(kc[e]);
-#endif
-}
+var<workgroup> slots: array<u32, WG>;
 
 fn v_at(e: u32) -> f32 {
 #if KV_F16
@@ -55,9 +59,14 @@ fn v_at(e: u32) -> f32 {
 #endif
 }
 
-// q · K[j, g] (head_dim is even: pairs share a word in an f16 cache).
-fn score(j: u32, g: u32) -> f32 {
-    let base = (j * p.n_head_kv + g) * p.head_dim;
+// The pool slot of position j of the sequence whose table starts at word `table`.
+fn slot_of(table: u32, j: u32) -> u32 {
+    return rows[table + j / p.block_size] * p.block_size + j % p.block_size;
+}
+
+// q · K[slot, g] (head_dim is even: pairs share a word in an f16 cache).
+fn score(slot: u32, g: u32) -> f32 {
+    let base = (slot * p.n_head_kv + g) * p.head_dim;
     var s = 0.0;
     for (var d = 0u; d < p.head_dim; d += 2u) {
 #if KV_F16
@@ -80,11 +89,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r = wid.y;
     let split = wid.z;
     let g = h / (p.n_head / p.n_head_kv);
-    let pos = p.start_pos + r;
+    let pos = row_pos(r);
+    let table = table_of(row_seq(r), p.tables_at);
     var lo = 0u;
     if p.window != 0u && pos + 1u > p.window {
         lo = pos + 1u - p.window;
     }
+    // Empty (s_lo > pos) for a split past this row's span.
     let s_lo = lo + split * p.split_len;
     let s_hi = min(pos + 1u, s_lo + p.split_len); // exclusive
 
@@ -109,7 +120,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = j0 + t;
         var s = NEG_BIG;
         if j < s_hi {
-            s = score(j, g);
+            let slot = slot_of(table, j);
+            slots[t] = slot;
+            s = score(slot, g);
         }
         sc[t] = s;
         workgroupBarrier();
@@ -127,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = 0u; i < cnt; i++) {
             let e = exp(sc[i] - m_new);
             l += e;
-            let vbase = ((j0 + i) * p.n_head_kv + g) * p.dv;
+            let vbase = (slots[i] * p.n_head_kv + g) * p.dv;
             for (var k = 0u; k < PER; k++) {
                 let d = t + k * WG;
                 if d < p.dv {

@@ -1,11 +1,13 @@
-// Rope of q and k and the store of k and v into one layer's cache, in one dispatch (decode
-// would otherwise spend four on them). q [n, n_head · head_dim] is rotated in place as
-// rope.wgsl does; k [n, n_head_kv · head_dim] is rotated on its way into the cache (the k
-// tensor itself is left as it was); v [n, n_head_kv · head_dim_v] is stored as kv_store.wgsl
-// does (KV_F16: two f16 values per u32 word, rounded to nearest even; else f32 words).
+// Rope of q and k and the store of k and v into one layer's pool, in one dispatch (decode
+// would otherwise spend four on them). Each row is at its own position and goes to its own
+// slot (common/rows.wgsl). q [n, n_head · head_dim] is rotated in place as rope.wgsl does;
+// k [n, n_head_kv · head_dim] is rotated on its way into the cache (the k tensor itself is
+// left as it was); v [n, n_head_kv · head_dim_v] is stored as kv_store.wgsl does (KV_F16:
+// two f16 values per u32 word, rounded to nearest even; else f32 words).
 // Invocations: first one per rotated pair of q, then one per cache word of k, then of v.
 #include "common/math.wgsl"
 #include "common/f16.wgsl"
+#include "common/rows.wgsl"
 
 struct Params {
     n_rows: u32,
@@ -13,21 +15,22 @@ struct Params {
     n_head_kv: u32,
     head_dim: u32,
     rope_dim: u32,
-    start_pos: u32,
+    _pad0: u32,
     neox: u32,
     theta_scale: f32,
     freq_scale: f32,
     head_dim_v: u32,
-    first_word_k: u32, // cache word of (start_pos, 0) in K
-    first_word_v: u32, // in V
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> cache_k: array<u32>;
-@group(0) @binding(5) var<storage, read_write> cache_v: array<u32>;
+@group(0) @binding(1) var<storage, read_write> q: array<f32>;       // (n_rows, n_head · head_dim)
+@group(0) @binding(2) var<storage, read> k: array<f32>;             // (n_rows, n_head_kv · head_dim)
+@group(0) @binding(3) var<storage, read> v: array<f32>;             // (n_rows, n_head_kv · head_dim_v)
+@group(0) @binding(4) var<storage, read_write> cache_k: array<u32>; // (slots, n_head_kv · head_dim / PER_WORD)
+@group(0) @binding(5) var<storage, read_write> cache_v: array<u32>; // (slots, n_head_kv · head_dim_v / PER_WORD)
+@group(0) @binding(6) var<storage, read> rows: array<u32>;          // the step's rows
 
 #if KV_F16
 const PER_WORD: u32 = 2u;
@@ -67,7 +70,7 @@ fn k_rotated(r: u32, h: u32, d: u32) -> f32 {
         second = d >= half_dim;
     }
     let e = pair(base, i);
-    let a = angle(p.start_pos + r, i);
+    let a = angle(row_pos(r), i);
     let c = cos(a);
     let s = sin(a);
     if second {
@@ -92,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let i = id % half_dim;
         let head = (id / half_dim) % p.n_head;
         let r = id / (half_dim * p.n_head);
-        let a = angle(p.start_pos + r, i);
+        let a = angle(row_pos(r), i);
         let c = cos(a);
         let s = sin(a);
         let e = pair((r * p.n_head + head) * p.head_dim, i);
@@ -103,23 +106,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     id -= n_q;
-    let words_k = p.n_rows * p.n_head_kv * p.head_dim / PER_WORD;
+    let row_k = p.n_head_kv * p.head_dim / PER_WORD; // words of one row
+    let words_k = p.n_rows * row_k;
     if id < words_k {
+        let at = row_slot(id / row_k) * row_k + id % row_k;
 #if KV_F16
-        cache_k[p.first_word_k + id] =
+        cache_k[at] =
             f32_to_f16_bits(k_value(2u * id)) | (f32_to_f16_bits(k_value(2u * id + 1u)) << 16u);
 #else
-        cache_k[p.first_word_k + id] = bitcast<u32>(k_value(id));
+        cache_k[at] = bitcast<u32>(k_value(id));
 #endif
         return;
     }
     id -= words_k;
-    let words_v = p.n_rows * p.n_head_kv * p.head_dim_v / PER_WORD;
-    if id < words_v {
+    let row_v = p.n_head_kv * p.head_dim_v / PER_WORD;
+    if id < p.n_rows * row_v {
+        let at = row_slot(id / row_v) * row_v + id % row_v;
 #if KV_F16
-        cache_v[p.first_word_v + id] = f32_to_f16_bits(v[2u * id]) | (f32_to_f16_bits(v[2u * id + 1u]) << 16u);
+        cache_v[at] = f32_to_f16_bits(v[2u * id]) | (f32_to_f16_bits(v[2u * id + 1u]) << 16u);
 #else
-        cache_v[p.first_word_v + id] = bitcast<u32>(v[id]);
+        cache_v[at] = bitcast<u32>(v[id]);
 #endif
     }
 }
