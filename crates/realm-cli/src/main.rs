@@ -34,6 +34,8 @@ enum Command {
     Chat(cmd::generate::ChatArgs),
     /// Prompt-processing and generation speed, measured like llama-bench.
     Bench(cmd::bench::BenchArgs),
+    /// Throughput with several sequences at once (the serving engine), like llama-batched-bench.
+    BatchedBench(cmd::batched_bench::BatchedBenchArgs),
     /// Perplexity of a text file, chunked like llama-perplexity.
     Perplexity(cmd::bench::PerplexityArgs),
 }
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
             info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error (a bug in realm, please report it): {msg}{at}");
     }));
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(std::env::args_os().map(llama_style_flag));
     let result = match cli.command {
         Command::Info(a) => cmd::info::run(a),
         Command::Tokenize(a) => cmd::tokenize::tokenize(a),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => cmd::generate::generate(a),
         Command::Chat(a) => cmd::generate::chat(a),
         Command::Bench(a) => cmd::bench::bench(a),
+        Command::BatchedBench(a) => cmd::batched_bench::batched_bench(a),
         Command::Perplexity(a) => cmd::bench::perplexity(a),
     };
     report_peak_rss();
@@ -65,6 +68,15 @@ fn main() -> ExitCode {
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// llama.cpp spells some long flags with one dash (`-npp 128 -ntg 128 -npl 1,2,4`): accept
+/// those spellings as the long flags they are.
+fn llama_style_flag(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some(f @ ("-npp" | "-ntg" | "-npl")) => format!("-{f}").into(),
+        _ => arg,
     }
 }
 

@@ -15,9 +15,13 @@ mod clock;
 mod device;
 mod engine;
 mod error;
+#[cfg(not(target_family = "wasm"))]
 mod kv_blocks;
 mod loaded;
 mod request;
+// Native only for now: it runs on a thread of its own, and the browser's wgpu objects cannot
+// move between threads (a browser version would run the same loop on the Worker's event loop).
+#[cfg(not(target_family = "wasm"))]
 mod scheduler;
 mod sequence;
 mod session;
@@ -28,6 +32,7 @@ pub use device::{
 };
 pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
+#[cfg(not(target_family = "wasm"))]
 pub use kv_blocks::PoolStats;
 pub use realm_core::{HostStat, KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
@@ -35,6 +40,7 @@ pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 pub use request::{
     GenerateRequest, MAX_LOGPROBS, MAX_STOP_BYTES, MAX_STOP_STRINGS, RequestOptions,
 };
+#[cfg(not(target_family = "wasm"))]
 pub use scheduler::{
     Completion, NextEvent, RequestError, RequestHandle, Scheduler, SchedulerConfig, SchedulerStats,
     SeqEvent, Timings,

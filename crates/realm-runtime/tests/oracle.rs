@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Prompts, check};
+use common::{Prompts, check, check_batched};
 use realm_runtime::{Engine, EngineOptions, KvDtype, Session};
 use realm_testdata::{GEMMA3, SMOLLM2, fixture, model};
 use serde_json::Value;
@@ -30,6 +30,12 @@ fn gemma3_matches_llama_cpp() {
         "oracle/logits_prompt0_gemma3.f32",
         Prompts::All,
     );
+}
+
+#[test]
+fn batched_greedy_matches_llama_cpp() {
+    check_batched(cpu(SMOLLM2), "oracle/oracle_smollm2.json", Prompts::All);
+    check_batched(cpu(GEMMA3), "oracle/oracle_gemma3.json", Prompts::All);
 }
 
 /// Teacher forcing: feed llama.cpp's greedy continuation and compare, at every step, our top-5

@@ -52,6 +52,9 @@ fn alone(e: &Engine, req: &GenerateRequest) -> Output {
     Output { tokens: out.tokens, logprobs, text: out.text, finish: out.finish }
 }
 
+/// A request's events and output.
+type Collected = (Vec<SeqEvent>, Output);
+
 /// Every event of a handle until the end; `cancel_after`: cancel once that many tokens came.
 fn collect(
     h: realm_runtime::RequestHandle,
@@ -99,7 +102,7 @@ fn opts(i: usize, max_tokens: usize) -> RequestOptions {
     // Half greedy, half sampled with their own seeds; all with log-probabilities.
     let base =
         RequestOptions { max_tokens: Some(max_tokens), logprobs: Some(3), ..Default::default() };
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         RequestOptions { temperature: Some(0.0), ..base }
     } else {
         RequestOptions { temperature: Some(0.9), seed: Some(1000 + i as u64), ..base }
@@ -144,7 +147,7 @@ fn staggered(name: &str, max_tokens: usize) {
 
     let s = Scheduler::start(e, SchedulerConfig { max_batch_tokens: 64, ..Default::default() })
         .unwrap();
-    let results: Mutex<Vec<Option<(Vec<SeqEvent>, Output)>>> = Mutex::new(vec![None; reqs.len()]);
+    let results: Mutex<Vec<Option<Collected>>> = Mutex::new(vec![None; reqs.len()]);
     std::thread::scope(|scope| {
         for (group, ids) in [[0usize, 1, 2].as_slice(), &[3, 4, 5], &[6, 7]].iter().enumerate() {
             if group > 0 {

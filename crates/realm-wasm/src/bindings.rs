@@ -121,7 +121,7 @@ impl WasmEngine {
             let n_prompt = prompt.len();
             let out = session
                 .generate_async(&opts.request(prompt), Some(&cancel), |ev| match ev {
-                    Event::Token { id, text } => deliver(id.into(), text),
+                    Event::Token { id, text, .. } => deliver(id.into(), text),
                     Event::Flush { text } => deliver(JsValue::UNDEFINED, text),
                 })
                 .await

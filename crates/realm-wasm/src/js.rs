@@ -80,7 +80,7 @@ pub fn completion_options(obj: &JsValue) -> Result<CompletionOptions, JsValue> {
     }
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     let to_usize = |v: Option<u64>| v.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    Ok(CompletionOptions {
+    let request = realm_runtime::RequestOptions {
         max_tokens: to_usize(integer(obj, "max_tokens", MAX_SAFE)?),
         temperature: number(obj, "temperature")?.map(|x| x as f32),
         top_k: integer(obj, "top_k", f64::from(u32::MAX))?.map(|n| n as u32),
@@ -89,8 +89,9 @@ pub fn completion_options(obj: &JsValue) -> Result<CompletionOptions, JsValue> {
         seed: integer(obj, "seed", MAX_SAFE)?,
         stop: stop_strings(obj)?,
         special_text: boolean(obj, "special")?.unwrap_or(false),
-        n_ctx: to_usize(integer(obj, "n_ctx", MAX_SAFE)?),
-    })
+        ..realm_runtime::RequestOptions::default()
+    };
+    Ok(CompletionOptions { request, n_ctx: to_usize(integer(obj, "n_ctx", MAX_SAFE)?) })
 }
 
 /// `[{ role, content }]` with string contents.

@@ -1,47 +1,28 @@
 //! Completion options as the binding receives them, and their translation into a runtime
 //! request and a KV cache size.
 
-use realm_runtime::{GenerateRequest, SamplingParams};
+use realm_runtime::{GenerateRequest, RequestOptions};
 
 /// The context a completion may use when the caller does not say: the model's trained context,
 /// capped here because the wasm32 heap is at most 4 GiB and the KV cache lives in it.
 pub const DEFAULT_MAX_CONTEXT: usize = 4096;
 
-/// Options of one completion; `None` keeps the runtime's default (llama.cpp's sampling defaults).
+/// Options of one completion: the runtime's request options (`None` keeps the runtime's
+/// default: llama.cpp's sampling defaults) and the binding's own cache limit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompletionOptions {
-    pub max_tokens: Option<usize>,
-    pub temperature: Option<f32>,
-    pub top_k: Option<u32>,
-    pub top_p: Option<f32>,
-    pub min_p: Option<f32>,
-    pub seed: Option<u64>,
-    pub stop: Vec<String>,
-    /// Render special tokens (e.g. `<|im_end|>`) in the streamed text.
-    pub special_text: bool,
+    pub request: RequestOptions,
     /// Most positions (prompt + answer) the session may hold.
     pub n_ctx: Option<usize>,
 }
 
 impl CompletionOptions {
-    pub fn sampling(&self) -> SamplingParams {
-        let d = SamplingParams::default();
-        SamplingParams {
-            temperature: self.temperature.unwrap_or(d.temperature),
-            top_k: self.top_k.unwrap_or(d.top_k),
-            top_p: self.top_p.unwrap_or(d.top_p),
-            min_p: self.min_p.unwrap_or(d.min_p),
-            seed: self.seed.unwrap_or(d.seed),
-            ..d
-        }
-    }
-
     /// The KV cache size for a prompt of `prompt_len` tokens: room for the answer and no more,
     /// within the context limit (a prompt past the limit gets the limit, and the session reports
     /// it as too long).
     pub fn context_size(&self, prompt_len: usize, n_ctx_train: usize) -> usize {
         let limit = self.context_limit(n_ctx_train);
-        match self.max_tokens {
+        match self.request.max_tokens {
             Some(n) => prompt_len.saturating_add(n).clamp(1, limit),
             None => limit,
         }
@@ -62,14 +43,7 @@ impl CompletionOptions {
 
     /// The runtime request; without `max_tokens` the answer runs until the context is full.
     pub fn request(&self, prompt: Vec<u32>) -> GenerateRequest {
-        GenerateRequest {
-            prompt,
-            max_tokens: self.max_tokens.unwrap_or(usize::MAX),
-            sampling: self.sampling(),
-            stop: self.stop.clone(),
-            special_text: self.special_text,
-            ignore_eog: false,
-        }
+        GenerateRequest::new(prompt, self.request.clone())
     }
 }
 
@@ -80,22 +54,26 @@ mod tests {
     #[test]
     fn defaults_are_the_runtimes() {
         let o = CompletionOptions::default();
-        assert_eq!(o.sampling(), SamplingParams::default());
         let r = o.request(vec![1, 2]);
-        assert_eq!(r.max_tokens, usize::MAX);
-        assert!(r.stop.is_empty());
+        assert_eq!(r.options.sampling(), realm_runtime::SamplingParams::default());
+        assert_eq!(r.options.max_tokens, None);
+        assert!(r.options.stop.is_empty());
     }
 
     #[test]
     fn greedy_when_temperature_is_zero() {
-        let o = CompletionOptions { temperature: Some(0.0), seed: Some(7), ..Default::default() };
-        assert!(o.sampling().is_greedy());
-        assert_eq!(o.sampling().seed, 7);
+        let request =
+            RequestOptions { temperature: Some(0.0), seed: Some(7), ..Default::default() };
+        let o = CompletionOptions { request, ..Default::default() };
+        let r = o.request(vec![1]);
+        assert!(r.options.sampling().is_greedy());
+        assert_eq!(r.options.sampling().seed, 7);
     }
 
     #[test]
     fn context_fits_the_answer_within_the_limits() {
-        let o = CompletionOptions { max_tokens: Some(32), ..Default::default() };
+        let request = RequestOptions { max_tokens: Some(32), ..Default::default() };
+        let o = CompletionOptions { request, ..Default::default() };
         assert_eq!(o.context_size(20, 8192), 52);
         assert_eq!(o.context_size(5000, 8192), DEFAULT_MAX_CONTEXT);
         assert_eq!(o.context_size(20, 40), 40);

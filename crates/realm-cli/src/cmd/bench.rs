@@ -34,7 +34,7 @@ pub struct BenchArgs {
 }
 
 /// Mean and sample standard deviation.
-fn stats(xs: &[f64]) -> (f64, f64) {
+pub(crate) fn stats(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
     let var = if xs.len() > 1 {
@@ -46,8 +46,13 @@ fn stats(xs: &[f64]) -> (f64, f64) {
 }
 
 /// Tokens like llama-bench's: a fixed pseudo-random sequence of valid ids.
-fn bench_tokens(n: usize, n_vocab: usize) -> Vec<u32> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+pub(crate) fn bench_tokens(n: usize, n_vocab: usize) -> Vec<u32> {
+    bench_tokens_seeded(n, n_vocab, 0)
+}
+
+/// [`bench_tokens`] from another starting point (one sequence of many).
+pub(crate) fn bench_tokens_seeded(n: usize, n_vocab: usize, seed: u64) -> Vec<u32> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -156,14 +161,12 @@ fn decode_run(s: &mut Session<'_>, n: usize, n_vocab: usize) -> anyhow::Result<f
 /// Greedy generation of `n` tokens after a one-token prompt, past end-of-generation tokens;
 /// returns seconds (the prompt's step included, so `n` forward passes as in `decode_run`).
 fn greedy_run(s: &mut Session<'_>, n: usize, n_vocab: usize) -> anyhow::Result<f64> {
-    let req = realm_runtime::GenerateRequest {
-        prompt: bench_tokens(1, n_vocab),
-        max_tokens: n,
-        sampling: realm_runtime::SamplingParams::greedy(),
-        stop: vec![],
-        special_text: false,
+    let opts = realm_runtime::RequestOptions {
+        max_tokens: Some(n),
         ignore_eog: true,
+        ..realm_runtime::RequestOptions::greedy()
     };
+    let req = realm_runtime::GenerateRequest::new(bench_tokens(1, n_vocab), opts);
     s.reset();
     let t = Instant::now();
     let out = s.generate(&req, None, |_| {})?;

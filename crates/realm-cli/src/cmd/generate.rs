@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use realm_runtime::{
     BackendKind, ChatMessage, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
-    KvDtype, Profile, SamplingParams, Session,
+    KvDtype, Profile, RequestOptions, Session,
 };
 use serde_json::json;
 
@@ -48,12 +48,15 @@ impl RunArgs {
             0 => engine.n_ctx_train().min(4096).max(at_least),
             n => n,
         };
-        let kv = match self.kv.as_str() {
+        Ok(Session::new(engine, n_ctx, self.kv_dtype()?)?)
+    }
+
+    pub fn kv_dtype(&self) -> anyhow::Result<KvDtype> {
+        Ok(match self.kv.as_str() {
             "f16" => KvDtype::F16,
             "f32" => KvDtype::F32,
             other => bail!("unknown KV cache type '{other}' (f16, f32)"),
-        };
-        Ok(Session::new(engine, n_ctx, kv)?)
+        })
     }
 }
 
@@ -124,16 +127,17 @@ pub struct SampleArgs {
 }
 
 impl SampleArgs {
-    fn params(&self, default_temperature: f32) -> SamplingParams {
-        let d = SamplingParams::default();
-        SamplingParams {
-            temperature: self.temperature.unwrap_or(default_temperature),
-            top_k: self.top_k.unwrap_or(d.top_k),
-            top_p: self.top_p.unwrap_or(d.top_p),
-            min_p: self.min_p.unwrap_or(d.min_p),
-            repeat_penalty: self.repeat_penalty.unwrap_or(d.repeat_penalty),
-            seed: self.seed.unwrap_or(d.seed),
-            ..d
+    /// The request options these flags give; `temperature` when `--temperature` is absent.
+    fn options(&self, temperature: Option<f32>, max_tokens: usize) -> RequestOptions {
+        RequestOptions {
+            max_tokens: Some(max_tokens),
+            temperature: self.temperature.or(temperature),
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            seed: self.seed,
+            ..RequestOptions::default()
         }
     }
 }
@@ -166,6 +170,10 @@ pub struct GenerateArgs {
     /// Write the logits of the last prompt position (little-endian f32) to this file.
     #[arg(long)]
     logits_out: Option<PathBuf>,
+    /// Generate N answers to the prompt at once (the serving engine's continuous batching),
+    /// each with its own seed (`--seed` + i): printed as each completes.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
 }
 
 pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
@@ -178,20 +186,18 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     };
     let engine = a.run.load()?;
     let prompt = engine.tokenizer().tokenize(&text, true, a.special);
+    let mut options = a.sample.options(Some(0.0), a.n);
+    options.stop = a.stop.clone();
+    if a.parallel > 1 {
+        return super::parallel::run(engine, &a.run, prompt, options, a.parallel, a.json);
+    }
     let mut s = a.run.session(&engine, prompt.len() + a.n)?;
     if let Some(path) = &a.logits_out {
         let (logits, _) = s.prefill(&prompt)?;
         let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
         std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let req = GenerateRequest {
-        prompt: prompt.clone(),
-        max_tokens: a.n,
-        sampling: a.sample.params(0.0),
-        stop: a.stop.clone(),
-        special_text: false,
-        ignore_eog: false,
-    };
+    let req = GenerateRequest::new(prompt.clone(), options);
     let stdout = std::io::stdout();
     let out = s.generate(&req, Some(interrupt_flag()), |e| {
         if a.json {
@@ -259,14 +265,7 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
         messages.push(ChatMessage::user(line.trim_end()));
         let rendered = engine.chat_template().render(&messages, true)?;
         let prompt = engine.tokenizer().tokenize(&rendered, true, true);
-        let req = GenerateRequest {
-            prompt,
-            max_tokens: a.n,
-            sampling: a.sample.params(SamplingParams::default().temperature),
-            stop: Vec::new(),
-            special_text: false,
-            ignore_eog: false,
-        };
+        let req = GenerateRequest::new(prompt, a.sample.options(None, a.n));
         flag.store(false, Ordering::Relaxed);
         let out = s.generate(&req, Some(flag), |e| {
             let (Event::Token { text, .. } | Event::Flush { text }) = e;

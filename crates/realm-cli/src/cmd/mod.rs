@@ -1,6 +1,8 @@
+pub mod batched_bench;
 pub mod bench;
 pub mod generate;
 pub mod info;
+pub mod parallel;
 pub mod synth;
 pub mod tokenize;
 

@@ -143,8 +143,8 @@ struct Core {
     config: SchedulerConfig,
     sizes: Sizes,
     /// Both in arrival order.
-    waiting: VecDeque<Box<Seq>>,
-    running: Vec<Box<Seq>>,
+    waiting: VecDeque<Seq>,
+    running: Vec<Seq>,
     shared: Arc<Shared>,
     stats: SchedulerStats,
 }
@@ -220,9 +220,9 @@ impl Core {
         match c {
             Command::Submit(seq) if seq.nothing_to_do => {
                 self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
-                self.finish(seq, FinishReason::Length);
+                self.finish(*seq, FinishReason::Length);
             }
-            Command::Submit(seq) => self.waiting.push_back(seq),
+            Command::Submit(seq) => self.waiting.push_back(*seq),
             Command::Wake => {}
             Command::Shutdown => return false,
         }
@@ -244,7 +244,7 @@ impl Core {
         while let Ok(c) = rx.try_recv() {
             if let Command::Submit(s) = c {
                 self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
-                self.fail(s, &RuntimeError::ShutDown);
+                self.fail(*s, &RuntimeError::ShutDown);
             }
         }
         self.publish();
@@ -277,7 +277,7 @@ impl Core {
         s.computed = 0;
     }
 
-    fn finish(&mut self, mut s: Box<Seq>, reason: FinishReason) {
+    fn finish(&mut self, mut s: Seq, reason: FinishReason) {
         self.release(&mut s);
         let events = s.events.clone();
         s.lp.finish(reason, &mut |e| {
@@ -308,7 +308,7 @@ impl Core {
         }));
     }
 
-    fn fail(&mut self, mut s: Box<Seq>, e: &RuntimeError) {
+    fn fail(&mut self, mut s: Seq, e: &RuntimeError) {
         self.release(&mut s);
         self.stats.failed += 1;
         s.events.push(SeqEvent::Failed(RequestError::from(e)));

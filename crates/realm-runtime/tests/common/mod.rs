@@ -146,3 +146,57 @@ pub fn check(
     assert!(failures.is_empty(), "{model_name}:\n{}", failures.join("\n"));
     kls
 }
+
+/// The oracle prompts named (or all) submitted together to a serving engine on `engine`,
+/// greedy: each one's ids over its robust prefix must be llama.cpp's, with its batch-mates
+/// running beside it. Prompts whose greedy run llama.cpp itself does not hold stable (the KL
+/// rule of `check`) are reported, not asserted.
+pub fn check_batched(engine: Engine, oracle: &str, which: Prompts<'_>) {
+    use realm_runtime::{Scheduler, SchedulerConfig};
+    let o: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(oracle)).unwrap()).unwrap();
+    let config = SchedulerConfig { max_batch_tokens: 64, ..SchedulerConfig::default() };
+    let s = Scheduler::start(engine, config).unwrap();
+    let mut runs = Vec::new();
+    for p in o["prompts"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if let Prompts::Named(names) = which
+            && !names.contains(&name)
+        {
+            continue;
+        }
+        let robust = p["greedy"]["robust_prefix_len"].as_u64().unwrap() as usize;
+        if robust == 0 {
+            continue;
+        }
+        let ids = |v: &Value| -> Vec<u32> {
+            v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
+        };
+        let prompt = ids(&p["prompt_tokens"]);
+        let want: Vec<u32> = ids(&p["greedy"]["ids"]).into_iter().take(robust).collect();
+        let index = p["index"].as_u64().unwrap() as usize;
+        let self_kl =
+            o["variance"]["fa_enabled"]["per_prompt"][index]["kl_base_to_alt"].as_f64().unwrap();
+        let opts = RequestOptions { max_tokens: Some(robust), ..RequestOptions::greedy() };
+        let h = s.submit(GenerateRequest::new(prompt, opts)).unwrap();
+        runs.push((name.to_string(), want, self_kl, h));
+    }
+    assert!(runs.len() >= 2, "fewer than two prompts to batch");
+    let mut failures = Vec::new();
+    for (name, want, self_kl, h) in runs {
+        let c = h.wait().unwrap();
+        let got = &c.tokens[..c.tokens.len().min(want.len())];
+        if got != want.as_slice() {
+            let f = format!("{name}: batched greedy {got:?} != {want:?}");
+            if self_kl > 2e-2 {
+                eprintln!("numerically unstable prompt, not asserted: {f}");
+            } else {
+                failures.push(f);
+            }
+        }
+    }
+    let st = s.stats();
+    eprintln!("{oracle}: {:.2} sequences per step", st.step_sequences as f64 / st.steps as f64);
+    assert!(st.step_sequences > st.steps, "the prompts never ran together: {st:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
