@@ -29,7 +29,8 @@ for line in sys.stdin:
     if not line.startswith("{"):
         continue
     d = json.loads(line)
-    print(f"{r}\t{e}\t{m}\t{d[\"pl\"]}\t{d[\"speed_pp\"]:.2f}\t{d[\"speed_tg\"]:.2f}\t{d[\"speed\"]:.2f}\t{load}")
+    pl, pp, tg, sp = d["pl"], d["speed_pp"], d["speed_tg"], d["speed"]
+    print(f"{r}\t{e}\t{m}\t{pl}\t{pp:.2f}\t{tg:.2f}\t{sp:.2f}\t{load}")
 ' "$@"; }
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use realm_core::{
-    Activation, AttentionParams, Backend, BackendInfo, CoreError, KvDesc, Result, RopeParams,
-    RowsDesc, RowsPlan, WeightDesc, check, shape_err,
+    Activation, AttentionParams, Backend, BackendInfo, CoreError, Epilogue, KvDesc, Result,
+    RopeParams, RowsDesc, RowsPlan, WeightDesc, check, shape_err,
 };
 
 use crate::ops::attention::{self, Attn};
@@ -175,16 +175,51 @@ impl Backend for CpuBackend {
             CpuMode::Scalar => {
                 matmul::scalar::matmul(w, bias.as_deref(), &x.data, x.rows, &mut out.data)
             }
-            CpuMode::Auto | CpuMode::Portable => matmul::fast(
-                &self.pool,
-                self.isa,
-                w,
-                bias.as_deref(),
-                &x.data,
-                x.rows,
-                &mut out.data,
-            ),
+            CpuMode::Auto | CpuMode::Portable => {
+                let ex = matmul::Exec { pool: &self.pool, isa: self.isa, acts: &self.acts };
+                let then = (matmul::Then::Store, &mut out.data[..]);
+                matmul::fast(ex, w, bias.as_deref(), &x.data, x.rows, then)
+            }
         }
+    }
+
+    /// The fast modes apply a residual add or a GLU as the matmul writes its results (no
+    /// temporary, no second pass; the same values as the separate ops). A norm, and the
+    /// scalar oracle, take the contract's composition of the plain ops.
+    fn matmul_fused(
+        &self,
+        w: &CpuWeight,
+        bias: Option<&CpuWeight>,
+        x: &CpuTensor,
+        norm: Option<(&CpuWeight, f32)>,
+        then: Epilogue<'_, CpuTensor>,
+        out: &mut CpuTensor,
+    ) -> Result<()> {
+        const OP: &str = "matmul_fused";
+        let epi = match then {
+            Epilogue::Store => matmul::Then::Store,
+            Epilogue::Add => matmul::Then::Add,
+            Epilogue::Glu { gate, act } => {
+                check::same_shape(OP, "gate", gate.shape(), out.shape())?;
+                matmul::Then::Glu(&gate.data, act)
+            }
+        };
+        if norm.is_some() || self.mode == CpuMode::Scalar || matches!(epi, matmul::Then::Store) {
+            return realm_core::default_matmul_fused(self, w, bias, x, norm, then, out);
+        }
+        if x.cols != w.cols {
+            return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
+        }
+        check::same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
+        let bias = match bias {
+            Some(b) if b.numel() != w.rows => {
+                return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
+            }
+            Some(b) => Some(b.to_f32(OP)?),
+            None => None,
+        };
+        let ex = matmul::Exec { pool: &self.pool, isa: self.isa, acts: &self.acts };
+        matmul::fast(ex, w, bias.as_deref(), &x.data, x.rows, (epi, &mut out.data[..]))
     }
 
     fn rope(&self, x: &mut CpuTensor, p: &RopeParams, rows: &RowsPlan) -> Result<()> {

@@ -70,6 +70,8 @@ pub struct CpuBackend {
     #[cfg(target_arch = "x86_64")]
     vnni: Option<isa::Vnni512Token>,
     pool: ThreadPool,
+    /// The last quantized activations (q, k and v read the same rows).
+    acts: matmul::ActCache,
 }
 
 impl CpuBackend {
@@ -93,6 +95,7 @@ impl CpuBackend {
                 CpuMode::Scalar | CpuMode::Portable => None,
             },
             pool: ThreadPool::new(threads),
+            acts: matmul::ActCache::default(),
         }
     }
 

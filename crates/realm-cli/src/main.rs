@@ -41,6 +41,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into a command that stops reading (`| head`) ends the program quietly, as
+    // a C tool's would, instead of failing a write.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::panic::set_hook(Box::new(|info| {
         let msg = info.payload_as_str().unwrap_or("unknown panic");
         let at =

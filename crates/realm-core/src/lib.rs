@@ -130,31 +130,7 @@ pub trait Backend {
         then: Epilogue<'_, Self::Tensor>,
         out: &mut Self::Tensor,
     ) -> Result<()> {
-        let normed = match norm {
-            Some((weight, eps)) => {
-                let (rows, cols) = self.shape(x);
-                let mut t = self.tensor(rows, cols)?;
-                self.rms_norm(x, weight, cols, eps, &mut t)?;
-                Some(t)
-            }
-            None => None,
-        };
-        let x = normed.as_ref().unwrap_or(x);
-        match then {
-            Epilogue::Store => self.matmul(w, bias, x, out),
-            Epilogue::Add => {
-                let (rows, cols) = self.shape(out);
-                let mut r = self.tensor(rows, cols)?;
-                self.matmul(w, bias, x, &mut r)?;
-                self.add(out, &r)
-            }
-            Epilogue::Glu { gate, act } => {
-                let (rows, cols) = self.shape(out);
-                let mut r = self.tensor(rows, cols)?;
-                self.matmul(w, bias, x, &mut r)?;
-                self.glu(gate, &r, act, out)
-            }
-        }
+        default_matmul_fused(self, w, bias, x, norm, then, out)
     }
 
     /// Rotary position embedding in place on `x = [n, n_heads · head_dim]`; row `r` is at its
@@ -246,4 +222,43 @@ pub trait Backend {
     /// this is called; the future borrows nothing, so more work can be recorded (and the
     /// tensor written again) while it is pending.
     fn read(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>> + use<Self>;
+}
+
+/// The default [`Backend::matmul_fused`]: the separate ops through temporary tensors (a
+/// backend that fuses only some cases falls back to it for the others).
+#[allow(clippy::too_many_arguments)]
+pub fn default_matmul_fused<B: Backend + ?Sized>(
+    b: &B,
+    w: &B::Weight,
+    bias: Option<&B::Weight>,
+    x: &B::Tensor,
+    norm: Option<(&B::Weight, f32)>,
+    then: Epilogue<'_, B::Tensor>,
+    out: &mut B::Tensor,
+) -> Result<()> {
+    let normed = match norm {
+        Some((weight, eps)) => {
+            let (rows, cols) = b.shape(x);
+            let mut t = b.tensor(rows, cols)?;
+            b.rms_norm(x, weight, cols, eps, &mut t)?;
+            Some(t)
+        }
+        None => None,
+    };
+    let x = normed.as_ref().unwrap_or(x);
+    match then {
+        Epilogue::Store => b.matmul(w, bias, x, out),
+        Epilogue::Add => {
+            let (rows, cols) = b.shape(out);
+            let mut r = b.tensor(rows, cols)?;
+            b.matmul(w, bias, x, &mut r)?;
+            b.add(out, &r)
+        }
+        Epilogue::Glu { gate, act } => {
+            let (rows, cols) = b.shape(out);
+            let mut r = b.tensor(rows, cols)?;
+            b.matmul(w, bias, x, &mut r)?;
+            b.glu(gate, &r, act, out)
+        }
+    }
 }

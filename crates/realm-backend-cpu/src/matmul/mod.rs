@@ -44,7 +44,10 @@ use realm_core::{CoreError, GgmlType, Result};
 use crate::isa::Isa;
 use crate::pool::{SharedMut, ThreadPool};
 use crate::tensor::CpuWeight;
-use q8::{ActKind, ActRow, QActs};
+pub(crate) use q8::ActCache;
+#[cfg(test)]
+use q8::QActs;
+use q8::{ActKind, ActRow};
 
 /// Weight rows dotted against the activation rows while they sit in L1.
 const OUT_TILE: usize = 8;
@@ -161,30 +164,65 @@ fn int_kernel(ty: GgmlType, isa: Isa) -> Option<(ActKind, IntDot)> {
     Some((kind, dot))
 }
 
+/// What a matmul does with each result `r` (its bias included): `out = r`, `out += r` (a
+/// residual), or `out = act(gate) · r` (the up projection of a gated FFN, `gate` as `out`'s
+/// shape). Applied as each chunk writes its segment, so a fused matmul needs no temporary
+/// and no second pass; the values are those of the separate ops, bit for bit.
+#[derive(Clone, Copy)]
+pub(crate) enum Then<'a> {
+    Store,
+    Add,
+    Glu(&'a [f32], realm_core::Activation),
+}
+
+impl Then<'_> {
+    /// Writes `vals`, the results at flat index `at ..` of the output, into `seg`.
+    #[inline]
+    fn write(self, seg: &mut [f32], vals: &[f32], at: usize) {
+        match self {
+            Then::Store => seg.copy_from_slice(vals),
+            Then::Add => seg.iter_mut().zip(vals).for_each(|(s, &v)| *s += v),
+            Then::Glu(gate, act) => {
+                let g = gate.get(at..at + vals.len()).unwrap_or_default();
+                crate::ops::elementwise::glu(g, vals, act, seg);
+            }
+        }
+    }
+}
+
+/// Where a fast matmul runs: the pool, the instruction set, and the cache of the last
+/// quantized activations.
+#[derive(Clone, Copy)]
+pub(crate) struct Exec<'a> {
+    pub(crate) pool: &'a ThreadPool,
+    pub(crate) isa: Isa,
+    pub(crate) acts: &'a ActCache,
+}
+
 /// The fast matmul: `x` is `[n, w.cols]`, `out` is `[n, w.rows]`, `bias` has `w.rows` values.
 pub(crate) fn fast(
-    pool: &ThreadPool,
-    isa: Isa,
+    ex: Exec<'_>,
     w: &CpuWeight,
     bias: Option<&[f32]>,
     x: &[f32],
     n: usize,
-    out: &mut [f32],
+    (then, out): (Then<'_>, &mut [f32]),
 ) -> Result<()> {
+    let (pool, isa) = (ex.pool, ex.isa);
     #[cfg(target_arch = "x86_64")]
     if let Some(p) = w.packed.as_deref() {
-        return packed(pool, isa, p, w, bias, x, n, out);
+        return packed(ex, p, w, bias, x, n, (then, out));
     }
     let weights = Rows { data: w.data(), row_bytes: w.row_bytes };
     // The path depends on the format only, never on `n`: a row's result must not depend on
     // its batch.
     match int_kernel(w.ty, isa) {
         Some((kind, dot)) => {
-            let acts = QActs::new(isa, kind, x, n, w.cols, pool).map_err(|_| {
+            let acts = ex.acts.get(isa, kind, x, n, w.cols, pool).map_err(|_| {
                 CoreError::Backend { op: "matmul", detail: "a worker panicked".into() }
             })?;
-            let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
-            drive(pool, &IntKernel { weights, rows, dot }, w.rows, w.cols, n, bias, out)
+            let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.1.row(r)).collect();
+            drive(pool, &IntKernel { weights, rows, dot }, w.rows, w.cols, n, bias, (then, out))
         }
         None => drive(
             pool,
@@ -193,69 +231,69 @@ pub(crate) fn fast(
             w.cols,
             n,
             bias,
-            out,
+            (then, out),
         ),
     }
 }
 
 /// [`fast`] over weights repacked for the AVX-512 VNNI kernel.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)] // `fast`'s arguments plus the packed weights
 fn packed(
-    pool: &ThreadPool,
-    isa: Isa,
+    ex: Exec<'_>,
     p: &vnni::Packed,
     w: &CpuWeight,
     bias: Option<&[f32]>,
     x: &[f32],
     n: usize,
-    out: &mut [f32],
+    (then, out): (Then<'_>, &mut [f32]),
 ) -> Result<()> {
+    let pool = ex.pool;
     let panicked = || CoreError::Backend { op: "matmul", detail: "a worker panicked".into() };
-    let acts = QActs::new(isa, p.act_kind(), x, n, w.cols, pool).map_err(|_| panicked())?;
-    let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
+    let acts = ex.acts.get(ex.isa, p.act_kind(), x, n, w.cols, pool).map_err(|_| panicked())?;
+    let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.1.row(r)).collect();
     let m = w.rows;
     let plan = Plan::tiled(n, m, w.cols, pool.threads(), vnni::PANEL, PACKED_ROW_TILE);
     let shared = SharedMut::new(out);
     let ran = pool.run(plan.chunks(), &|c| {
         let (rs, outs) = plan.chunk(c);
-        packed_chunk(p, &rows, m, rs, outs, bias, &shared);
+        packed_chunk(p, &rows, m, (rs, outs), bias, then, &shared);
     });
     ran.map_err(|_| panicked())
 }
 
 /// One chunk of [`packed`]: per tile of activation rows, each panel of 16 weight rows against
-/// the rows four at a time.
+/// the rows eight at a time.
 #[cfg(target_arch = "x86_64")]
 fn packed_chunk(
     p: &vnni::Packed,
     acts: &[ActRow<'_>],
     m: usize,
-    rows: Range<usize>,
-    outs: Range<usize>,
+    (rows, outs): (Range<usize>, Range<usize>),
     bias: Option<&[f32]>,
+    then: Then<'_>,
     out: &SharedMut<'_, f32>,
 ) {
     use vnni::PANEL;
-    let mut buf = [[0.0f32; PANEL]; 4];
+    let mut buf = [[0.0f32; PANEL]; 8];
     let mut t0 = rows.start;
     while t0 < rows.end {
         let t1 = (t0 + PACKED_ROW_TILE).min(rows.end);
         for o0 in outs.clone().step_by(PANEL) {
             let width = PANEL.min(outs.end - o0);
             let b = bias.and_then(|b| b.get(o0..o0 + width));
-            for r0 in (t0..t1).step_by(4) {
-                let r1 = (r0 + 4).min(t1);
+            for r0 in (t0..t1).step_by(8) {
+                let r1 = (r0 + 8).min(t1);
                 let res = &mut buf[..r1 - r0];
                 p.panel_dots(o0 / PANEL, acts.get(r0..r1).unwrap_or_default(), res);
-                for (r, vals) in (r0..r1).zip(res.iter()) {
+                for (r, vals) in (r0..r1).zip(res.iter_mut()) {
+                    let vals = &mut vals[..width];
+                    if let Some(b) = b {
+                        vals.iter_mut().zip(b).for_each(|(s, &b)| *s += b);
+                    }
                     // SAFETY: chunks cover disjoint (row, output) rectangles (`Plan::chunk`),
                     // so the segment `[r, o0 .. o0 + width]` is written by this chunk only.
                     let Some(seg) = (unsafe { out.range(r * m + o0, width) }) else { continue };
-                    seg.copy_from_slice(&vals[..width]);
-                    if let Some(b) = b {
-                        seg.iter_mut().zip(b).for_each(|(s, &b)| *s += b);
-                    }
+                    then.write(seg, vals, r * m + o0);
                 }
             }
         }
@@ -404,14 +442,14 @@ fn drive<K: TileKernel>(
     k: usize,
     n: usize,
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    (then, out): (Then<'_>, &mut [f32]),
 ) -> Result<()> {
     let plan = Plan::new(n, m, k, pool.threads());
     let first_error = Mutex::new(None);
     let shared = SharedMut::new(out);
     let ran = pool.run(plan.chunks(), &|c| {
         let (rows, outs) = plan.chunk(c);
-        if let Err(e) = chunk(kernel, &plan, rows, outs, bias, &shared)
+        if let Err(e) = chunk(kernel, &plan, (rows, outs), (bias, then), &shared)
             && let Ok(mut slot) = first_error.lock()
         {
             slot.get_or_insert(e);
@@ -431,9 +469,8 @@ fn drive<K: TileKernel>(
 fn chunk<K: TileKernel>(
     kernel: &K,
     plan: &Plan,
-    rows: Range<usize>,
-    outs: Range<usize>,
-    bias: Option<&[f32]>,
+    (rows, outs): (Range<usize>, Range<usize>),
+    (bias, then): (Option<&[f32]>, Then<'_>),
     out: &SharedMut<'_, f32>,
 ) -> Result<()> {
     let mut scratch = kernel.scratch()?;
@@ -459,7 +496,7 @@ fn chunk<K: TileKernel>(
                 // SAFETY: chunks cover disjoint (row, output) rectangles (`Plan::chunk`),
                 // so the segment `[r, o0..o1]` is written by this chunk only.
                 if let Some(seg) = unsafe { out.range(r * plan.m + o0, o1 - o0) } {
-                    seg.copy_from_slice(&t[..o1 - o0]);
+                    then.write(seg, &t[..o1 - o0], r * plan.m + o0);
                 }
             }
             r0 = r1;

@@ -9,10 +9,51 @@
 //! sees the same activation values llama.cpp's CPU backend sees (up to its SIMD quantizer
 //! rounding ties to even where the reference rounds them away from zero).
 
+use std::sync::{Arc, Mutex};
+
 use realm_quant::QK_K;
 
 use crate::isa::Isa;
 use crate::pool::{ChunkPanicked, SharedMut, ThreadPool};
+
+/// The last activations quantized, with the rows they came from: the q, k and v projections
+/// (and the gate and up ones) read the same normalized rows, so each set is quantized once
+/// per kind. A hit is an exact comparison of the input's bits (much cheaper than quantizing).
+#[derive(Default)]
+pub(crate) struct ActCache(Mutex<Option<Arc<Quantized>>>);
+
+/// Input rows and their quantization.
+pub(crate) type Quantized = (Vec<f32>, QActs);
+
+impl ActCache {
+    /// `x`'s `n` rows of `k` quantized to `kind`: the cached ones when `x` is the same.
+    pub(crate) fn get(
+        &self,
+        isa: Isa,
+        kind: ActKind,
+        x: &[f32],
+        n: usize,
+        k: usize,
+        pool: &ThreadPool,
+    ) -> Result<Arc<Quantized>, ChunkPanicked> {
+        let same = |c: &Quantized| {
+            c.1.kind == kind
+                && c.1.k == k
+                && c.0.len() == x.len()
+                && bytemuck::cast_slice::<f32, u32>(&c.0) == bytemuck::cast_slice::<f32, u32>(x)
+        };
+        if let Ok(g) = self.0.lock()
+            && let Some(c) = g.as_ref().filter(|c| same(c))
+        {
+            return Ok(c.clone());
+        }
+        let c = Arc::new((x.to_vec(), QActs::new(isa, kind, x, n, k, pool)?));
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(c.clone());
+        }
+        Ok(c)
+    }
+}
 
 /// Which 8-bit activation format a weight type's kernel takes (ggml's `vec_dot_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +123,8 @@ impl QActs {
             let (qs_w, d_w) = (SharedMut::new(&mut qs), SharedMut::new(&mut d));
             let (s_w, b_w) = (SharedMut::new(&mut s), SharedMut::new(&mut bsums));
             let i_w = SharedMut::new(&mut isum);
-            let rows_per_chunk = (16384 / k.max(1)).max(1);
+            // Rows of about 16 K values per chunk, and at least one chunk per thread.
+            let rows_per_chunk = (16384 / k.max(1)).min(n.div_ceil(pool.threads())).max(1);
             pool.run(n.div_ceil(rows_per_chunk), &|c| {
                 for r in c * rows_per_chunk..((c + 1) * rows_per_chunk).min(n) {
                     let src = &x[r * k..(r + 1) * k];

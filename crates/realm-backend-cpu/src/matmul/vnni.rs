@@ -380,6 +380,18 @@ fn pack_q6k(src: &[u8], o: usize, dst: &mut [u8]) {
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 fn rows(fmt: Fmt, recs: &[u8], a: &[ActRow<'_>], out: &mut [[f32; PANEL]]) {
+    // The 32-block formats unpack a record once for eight rows where there are eight (a
+    // batch of decode rows); the super-block ones keep four (their accumulators would spill).
+    let (a, out) = if fmt.superblock() {
+        (a, out)
+    } else {
+        let (a8, a_rest) = a.as_chunks::<8>();
+        let (o8, o_rest) = out.as_chunks_mut::<8>();
+        for (a, o) in a8.iter().zip(o8) {
+            store(o, dispatch::<8>(fmt, recs, a));
+        }
+        (a_rest, o_rest)
+    };
     let (a4, a1) = a.as_chunks::<4>();
     let (o4, o1) = out.as_chunks_mut::<4>();
     for (a, o) in a4.iter().zip(o4) {
