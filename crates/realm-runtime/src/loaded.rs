@@ -17,6 +17,10 @@ pub(crate) struct Loaded<B: Backend> {
 
 /// Scratch sizes kept per state: a prefill chunk size, decode batches of a few sizes.
 const SCRATCH_SIZES: usize = 4;
+/// Most rows one forward pass takes (llama.cpp's `n_ubatch`): a step with more runs as
+/// consecutive passes of this many, so activation memory stays bounded whatever the step's
+/// token budget. Batch invariance makes the split invisible in the results.
+const UBATCH: usize = 512;
 
 /// A KV pool and activation buffers.
 pub(crate) struct State<B: Backend> {
@@ -125,6 +129,60 @@ impl<B: Backend + 'static> Loaded<B> {
     }
 
     pub(crate) async fn step(
+        &self,
+        st: &mut State<B>,
+        rows: &StepRows<'_>,
+        want: &Want<'_>,
+    ) -> Result<StepOut> {
+        let n = rows.tokens.len();
+        if n <= UBATCH {
+            return self.pass(st, rows, want).await;
+        }
+        if rows.rows.pos.len() != n || rows.rows.seq.len() != n {
+            return Err(realm_core::shape_err(
+                "step",
+                format!("{n} tokens placed as {} rows", rows.rows.pos.len()),
+            )
+            .into());
+        }
+        let idx: Vec<u32> = match want.rows {
+            Logits::Last => vec![n as u32 - 1],
+            Logits::All => (0..n as u32).collect(),
+            Logits::Rows(r) => r.to_vec(),
+        };
+        if idx.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(RuntimeError::Invalid("logit rows out of order".into()));
+        }
+        let mut out = StepOut::default();
+        for start in (0..n).step_by(UBATCH) {
+            let end = (start + UBATCH).min(n);
+            let sub: Vec<u32> = idx
+                .iter()
+                .filter(|&&r| (start..end).contains(&(r as usize)))
+                .map(|&r| r - start as u32)
+                .collect();
+            let part = StepRows {
+                tokens: &rows.tokens[start..end],
+                rows: RowsDesc {
+                    pos: &rows.rows.pos[start..end],
+                    seq: &rows.rows.seq[start..end],
+                    ..rows.rows
+                },
+            };
+            let w = if sub.is_empty() {
+                Want::NOTHING
+            } else {
+                Want { rows: Logits::Rows(&sub), ..*want }
+            };
+            let o = self.pass(st, &part, &w).await?;
+            out.logits.extend(o.logits);
+            out.ids.extend(o.ids);
+        }
+        Ok(out)
+    }
+
+    /// One forward pass of at most [`UBATCH`] rows.
+    async fn pass(
         &self,
         st: &mut State<B>,
         rows: &StepRows<'_>,

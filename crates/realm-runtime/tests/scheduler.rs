@@ -248,6 +248,31 @@ fn prefix_cache_gemma3() {
     prefix_cache(GEMMA3);
 }
 
+/// A step of more rows than one forward pass takes (three long prompts admitted together
+/// under a 2048-token budget) runs as several passes, with the same results.
+#[test]
+fn steps_over_one_pass_of_rows_give_the_same_outputs() {
+    let e = engine(SMOLLM2);
+    let tok = e.tokenizer().clone();
+    let text = "Rivers carry water from the mountains to the sea, shaping valleys as they go. ";
+    let reqs: Vec<GenerateRequest> = (0..3)
+        .map(|i| {
+            let mut p = tok.tokenize(&format!("{i}: {}", text.repeat(20)), true, false);
+            p.truncate(300 + 7 * i);
+            GenerateRequest::new(p, opts(i, 6))
+        })
+        .collect();
+    let expected: Vec<Output> = reqs.iter().map(|r| alone(&e, r)).collect();
+    let s = Scheduler::start(e, SchedulerConfig { max_batch_tokens: 2048, ..Default::default() })
+        .unwrap();
+    let handles: Vec<_> = reqs.iter().map(|r| s.submit(r.clone()).unwrap()).collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(collect(h, None).1, expected[i], "request {i}");
+    }
+    let st = idle(&s);
+    assert!(st.prompt_rows >= 900 && st.steps < 20, "{st:?}");
+}
+
 #[test]
 fn a_full_pool_preempts_and_every_request_still_completes_correctly() {
     let e = engine(SMOLLM2);

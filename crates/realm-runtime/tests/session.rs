@@ -196,3 +196,22 @@ fn greedy_uses_the_backend_argmax_and_matches_the_logits() {
         seq.push(want);
     }
 }
+
+/// A prompt in one step of 1000 rows runs as two forward passes (the runtime's 512-row cap);
+/// the logits are those of the same prompt in steps of 100 rows, bit for bit.
+#[test]
+fn one_long_step_equals_short_steps() {
+    let e = engine();
+    let tok = e.tokenizer();
+    let text = "A long prompt about the weather, the sea and the mountains. ".repeat(60);
+    let mut prompt = tok.tokenize(&text, true, false);
+    prompt.truncate(1000);
+    let mut long = Session::new(&e, 1024, KvDtype::F16).unwrap();
+    long.max_batch = 2048;
+    let mut short = Session::new(&e, 1024, KvDtype::F16).unwrap();
+    short.max_batch = 100;
+    let (a, _) = long.prefill(&prompt).unwrap();
+    let (b, _) = short.prefill(&prompt).unwrap();
+    assert_eq!(a.len(), e.config().n_vocab);
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+}
