@@ -50,6 +50,10 @@ pub struct BatchedBenchArgs {
     /// Repetitions of the prefix measurement (fresh prefixes each; medians are reported).
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     reps: usize,
+    /// A KV pool of this many positions instead of one that holds every run: runs that do not
+    /// fit preempt (and say how often) instead of being skipped.
+    #[arg(long, value_name = "N")]
+    pool_positions: Option<usize>,
 }
 
 /// One measured configuration.
@@ -59,6 +63,7 @@ struct Run {
     pl: usize,
     t_pp: f64,
     t_tg: f64,
+    preemptions: u32,
 }
 
 pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
@@ -71,13 +76,17 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
     // llama-batched-bench's KV size is -c (its default here: 4096 positions).
     let n_kv_max = if a.run.ctx == 0 { 4096 } else { a.run.ctx };
     let bs = a.block_size.max(1);
-    let fits = |pp: usize, tg: usize, pl: usize| pl * (pp + tg) <= n_kv_max;
+    let forced = a.pool_positions.is_some();
+    let fits = |pp: usize, tg: usize, pl: usize| forced || pl * (pp + tg) <= n_kv_max;
     // Room for every configuration that runs, each sequence in whole blocks.
     let mut positions = n_kv_max.next_multiple_of(bs);
     for (&pp, &tg, &pl) in configs(&a) {
         if fits(pp, tg, pl) {
             positions = positions.max(pl * (pp + tg + 1).next_multiple_of(bs));
         }
+    }
+    if let Some(p) = a.pool_positions {
+        positions = p.next_multiple_of(bs);
     }
     let kv_dtype = a.run.kv_dtype()?;
     let max_pl = a.npl.iter().copied().max().unwrap_or(1);
@@ -88,7 +97,7 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
         max_running: max_pl,
         max_waiting: max_pl,
         max_batch_tokens: a.batch.max(max_pl),
-        max_seq_len: positions,
+        max_seq_len: 0,
         prefix_cache: false,
     };
     let threads = a.run.threads;
@@ -99,7 +108,7 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
         return prefix_ttft(&s, n, a.reps.max(1), n_vocab, a.json);
     }
     // Warm-up: caches, pages and the thread pool, as llama-batched-bench's first decode.
-    measure(&s, 16, 2, 1, n_vocab, u64::MAX)?;
+    measure(&s, 16, 2, 1, n_vocab, u64::MAX, true)?;
     if !a.json {
         println!(
             "model: {}  backend: {} ({})  {}",
@@ -125,7 +134,7 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
         if !fits(pp, tg, pl) {
             continue;
         }
-        let r = measure(&s, pp, tg, pl, n_vocab, i as u64)?;
+        let r = measure(&s, pp, tg, pl, n_vocab, i as u64, forced)?;
         print_run(&r, a.json, n_kv_max, a.batch, threads);
     }
     if !a.json {
@@ -211,6 +220,7 @@ fn measure(
     pl: usize,
     n_vocab: usize,
     run: u64,
+    may_preempt: bool,
 ) -> anyhow::Result<Run> {
     let opts =
         RequestOptions { max_tokens: Some(tg + 1), ignore_eog: true, ..RequestOptions::greedy() };
@@ -222,17 +232,21 @@ fn measure(
         let submitted = t0.elapsed().as_secs_f64();
         handles.push((submitted, s.submit(GenerateRequest::new(prompt, opts.clone()))?));
     }
-    let (mut t_first, mut t_done) = (0.0f64, 0.0f64);
+    let (mut t_first, mut t_done, mut preemptions) = (0.0f64, 0.0f64, 0);
     for (submitted, h) in handles {
-        let (first, total) = times(&h)?;
+        let (first, total, preempted) = times(&h)?;
+        if preempted > 0 && !may_preempt {
+            bail!("a sequence was preempted (the KV pool is too small for the run)");
+        }
         t_first = t_first.max(submitted + first);
         t_done = t_done.max(submitted + total);
+        preemptions += preempted;
     }
-    Ok(Run { pp, tg, pl, t_pp: t_first, t_tg: (t_done - t_first).max(1e-9) })
+    Ok(Run { pp, tg, pl, t_pp: t_first, t_tg: (t_done - t_first).max(1e-9), preemptions })
 }
 
-/// A sequence's first token and end, in seconds since its submit.
-fn times(h: &RequestHandle) -> anyhow::Result<(f64, f64)> {
+/// A sequence's first token and end, in seconds since its submit, and its preemptions.
+fn times(h: &RequestHandle) -> anyhow::Result<(f64, f64, u32)> {
     let mut first = None;
     loop {
         match h.recv_timeout(Duration::from_secs(3600)) {
@@ -240,10 +254,8 @@ fn times(h: &RequestHandle) -> anyhow::Result<(f64, f64)> {
                 first.get_or_insert(seconds);
             }
             Ok(SeqEvent::Done(c)) => {
-                if c.timings.preemptions > 0 {
-                    bail!("a sequence was preempted (the KV pool is too small for the run)");
-                }
-                return Ok((first.unwrap_or(c.timings.total_seconds), c.timings.total_seconds));
+                let t = c.timings;
+                return Ok((first.unwrap_or(t.total_seconds), t.total_seconds, t.preemptions));
             }
             Ok(SeqEvent::Failed(e)) => bail!("a sequence failed: {e}"),
             Ok(_) => {}
@@ -265,12 +277,17 @@ fn print_run(r: &Run, json: bool, n_kv_max: usize, n_batch: usize, threads: usiz
                 "n_kv_max": n_kv_max, "n_batch": n_batch, "is_pp_shared": 0, "n_threads": threads,
                 "pp": r.pp, "tg": r.tg, "pl": r.pl, "n_kv": n_kv,
                 "t_pp": r.t_pp, "speed_pp": speed_pp, "t_tg": r.t_tg, "speed_tg": speed_tg,
-                "t": t, "speed": speed,
+                "t": t, "speed": speed, "preemptions": r.preemptions,
             })
         );
     } else {
+        let preempted = if r.preemptions > 0 {
+            format!(" {} preemptions", r.preemptions)
+        } else {
+            String::new()
+        };
         println!(
-            "|{:>6} |{:>6} |{:>4} |{:>6} |{:>8.3} |{:>8.2} |{:>8.3} |{:>8.2} |{:>8.3} |{:>8.2} |",
+            "|{:>6} |{:>6} |{:>4} |{:>6} |{:>8.3} |{:>8.2} |{:>8.3} |{:>8.2} |{:>8.3} |{:>8.2} |{preempted}",
             r.pp, r.tg, r.pl, n_kv, r.t_pp, speed_pp, r.t_tg, speed_tg, t, speed
         );
     }
