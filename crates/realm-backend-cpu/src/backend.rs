@@ -17,6 +17,27 @@ fn panicked(op: &'static str) -> CoreError {
     CoreError::Backend { op, detail: "a worker thread panicked".into() }
 }
 
+/// A matmul's shapes (`x` of the weight's width, `out` of its rows) and its bias as f32.
+fn matmul_args(
+    op: &'static str,
+    w: &CpuWeight,
+    bias: Option<&CpuWeight>,
+    x: &CpuTensor,
+    out: &CpuTensor,
+) -> Result<Option<Vec<f32>>> {
+    if x.cols != w.cols {
+        return Err(shape_err(op, format!("x has {} columns, the weight {}", x.cols, w.cols)));
+    }
+    check::same_shape(op, "out", out.shape(), (x.rows, w.rows))?;
+    match bias {
+        Some(b) if b.numel() != w.rows => {
+            Err(shape_err(op, format!("bias of {} for {} outputs", b.numel(), w.rows)))
+        }
+        Some(b) => Ok(Some(b.to_f32(op)?)),
+        None => Ok(None),
+    }
+}
+
 /// Fewest values an elementwise or per-row op hands to one thread.
 const MIN_ROW_CHUNK: usize = 1 << 14;
 
@@ -159,18 +180,7 @@ impl Backend for CpuBackend {
         x: &CpuTensor,
         out: &mut CpuTensor,
     ) -> Result<()> {
-        const OP: &str = "matmul";
-        if x.cols != w.cols {
-            return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
-        }
-        check::same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
-        let bias = match bias {
-            Some(b) if b.numel() != w.rows => {
-                return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
-            }
-            Some(b) => Some(b.to_f32(OP)?),
-            None => None,
-        };
+        let bias = matmul_args("matmul", w, bias, x, out)?;
         match self.mode {
             CpuMode::Scalar => {
                 matmul::scalar::matmul(w, bias.as_deref(), &x.data, x.rows, &mut out.data)
@@ -207,17 +217,7 @@ impl Backend for CpuBackend {
         if norm.is_some() || self.mode == CpuMode::Scalar || matches!(epi, matmul::Then::Store) {
             return realm_core::default_matmul_fused(self, w, bias, x, norm, then, out);
         }
-        if x.cols != w.cols {
-            return Err(shape_err(OP, format!("x has {} columns, the weight {}", x.cols, w.cols)));
-        }
-        check::same_shape(OP, "out", out.shape(), (x.rows, w.rows))?;
-        let bias = match bias {
-            Some(b) if b.numel() != w.rows => {
-                return Err(shape_err(OP, format!("bias of {} for {} outputs", b.numel(), w.rows)));
-            }
-            Some(b) => Some(b.to_f32(OP)?),
-            None => None,
-        };
+        let bias = matmul_args(OP, w, bias, x, out)?;
         let ex = matmul::Exec { pool: &self.pool, isa: self.isa, acts: &self.acts };
         matmul::fast(ex, w, bias.as_deref(), &x.data, x.rows, (epi, &mut out.data[..]))
     }

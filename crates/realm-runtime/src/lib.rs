@@ -34,7 +34,7 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
 #[cfg(not(target_family = "wasm"))]
 pub use kv_blocks::PoolStats;
-pub use realm_core::{HostStat, KvDtype, OpStat};
+pub use realm_core::{BackendInfo, HostStat, KvDtype, OpStat};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 pub use request::{

@@ -98,6 +98,12 @@ fn idle(s: &Scheduler) -> realm_runtime::SchedulerStats {
     }
 }
 
+/// A pool of `blocks` blocks of 16 positions of SmolLM2 (30 layers, 3 KV heads of 64, f16).
+fn small_pool(blocks: u64) -> SchedulerConfig {
+    let per_block = 16 * 30 * 2 * 3 * 64 * 2;
+    SchedulerConfig { kv_budget_bytes: blocks * per_block, block_size: 16, ..Default::default() }
+}
+
 fn opts(i: usize, max_tokens: usize) -> RequestOptions {
     // Half greedy, half sampled with their own seeds; all with log-probabilities.
     let base =
@@ -287,13 +293,7 @@ fn a_full_pool_preempts_and_every_request_still_completes_correctly() {
         .collect();
     let expected: Vec<Output> = reqs.iter().map(|r| alone(&e, r)).collect();
     // 12 blocks of 16 positions: each request needs 3–5 blocks, six of them 20 or more.
-    let per_block = 16 * 30 * 2 * 3 * 64 * 2;
-    let config = SchedulerConfig {
-        kv_budget_bytes: 12 * per_block,
-        block_size: 16,
-        max_batch_tokens: 64,
-        ..Default::default()
-    };
+    let config = SchedulerConfig { max_batch_tokens: 64, ..small_pool(12) };
     let s = Scheduler::start(e, config).unwrap();
     assert_eq!(s.stats().pool_positions, 12 * 16);
     let handles: Vec<_> = reqs.iter().map(|r| s.submit(r.clone()).unwrap()).collect();
@@ -323,14 +323,7 @@ impl Rng {
 #[test]
 fn random_submits_and_cancels_leave_no_block_in_use() {
     let e = engine(SMOLLM2);
-    let per_block = 16 * 30 * 2 * 3 * 64 * 2;
-    let config = SchedulerConfig {
-        kv_budget_bytes: 24 * per_block,
-        block_size: 16,
-        max_running: 8,
-        max_batch_tokens: 96,
-        ..Default::default()
-    };
+    let config = SchedulerConfig { max_running: 8, max_batch_tokens: 96, ..small_pool(24) };
     let s = Scheduler::start(e, config).unwrap();
     let mut rng = Rng(42);
     let mut kept = Vec::new();
@@ -380,13 +373,7 @@ fn bad_requests_are_typed_errors_and_leave_the_others_alone() {
     let tok = e.tokenizer().clone();
     let good = GenerateRequest::new(tok.tokenize(TEXTS[0], true, false), opts(0, 16));
     let want = alone(&e, &good);
-    let per_block = 16 * 30 * 2 * 3 * 64 * 2;
-    let config = SchedulerConfig {
-        kv_budget_bytes: 16 * per_block,
-        block_size: 16,
-        max_waiting: 4,
-        ..Default::default()
-    };
+    let config = SchedulerConfig { max_waiting: 4, ..small_pool(16) };
     let s = Scheduler::start(e, config).unwrap();
     let running = s.submit(good.clone()).unwrap();
     // Longer than a sequence may ever be (the pool holds 256 positions).

@@ -18,7 +18,7 @@ use realm_runtime::{
 };
 use serde_json::json;
 
-use super::bench::bench_tokens_seeded;
+use super::bench::{bench_tokens_seeded, print_model_line};
 use super::generate::RunArgs;
 
 #[derive(clap::Args)]
@@ -110,13 +110,7 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
     // Warm-up: caches, pages and the thread pool, as llama-batched-bench's first decode.
     measure(&s, 16, 2, 1, n_vocab, u64::MAX, true)?;
     if !a.json {
-        println!(
-            "model: {}  backend: {} ({})  {}",
-            a.run.model.display(),
-            info.name,
-            info.device,
-            info.details.join(", ")
-        );
+        print_model_line(&a.run.model, &info);
         println!(
             "n_kv_max = {n_kv_max}, n_batch = {}, block_size = {bs}, is_pp_shared = 0, n_threads = {threads}",
             a.batch

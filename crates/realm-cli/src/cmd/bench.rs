@@ -109,13 +109,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!(
-            "model: {}  backend: {} ({})  {}",
-            a.run.model.display(),
-            info.name,
-            info.device,
-            info.details.join(", ")
-        );
+        print_model_line(&a.run.model, &info);
         if a.n_prompt > 0 {
             println!("pp{:<5} {pp_mean:>10.2} ± {pp_sd:.2} tok/s", a.n_prompt);
         }
@@ -129,6 +123,12 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     super::generate::print_profile(&engine);
     Ok(())
+}
+
+/// The model, the backend, its device and the paths it chose.
+pub(crate) fn print_model_line(model: &std::path::Path, info: &realm_runtime::BackendInfo) {
+    let details = info.details.join(", ");
+    println!("model: {}  backend: {} ({})  {details}", model.display(), info.name, info.device);
 }
 
 /// The host's side of a GPU run (all tests, warm-ups included).

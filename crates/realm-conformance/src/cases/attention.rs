@@ -141,24 +141,28 @@ impl<B: Backend> Pools<B> {
     }
 }
 
+/// 4 heads over 2 KV heads of 64, an f16 cache in blocks of 16, no window or cap; a prefix of
+/// 40 positions and a prefill of 8 (single-sequence scenarios).
+const BASE: Scenario = Scenario {
+    n_head: 4,
+    n_head_kv: 2,
+    head_dim: 64,
+    head_dim_v: 64,
+    dtype: KvDtype::F16,
+    window: None,
+    softcap: None,
+    prefix: 40,
+    prefill: 8,
+    amp: 1.5,
+    block_size: 16,
+};
+
 fn run_list(rows: impl IntoIterator<Item = usize>, seq: usize) -> Vec<(usize, usize)> {
     rows.into_iter().map(|p| (seq, p)).collect()
 }
 
 pub(crate) fn run<B: Backend>(cx: &mut Cx<'_, B>) {
-    let base = Scenario {
-        n_head: 4,
-        n_head_kv: 2,
-        head_dim: 64,
-        head_dim_v: 64,
-        dtype: KvDtype::F16,
-        window: None,
-        softcap: None,
-        prefix: 40,
-        prefill: 8,
-        amp: 1.5,
-        block_size: 16,
-    };
+    let base = BASE;
     let scenarios = [
         base,
         Scenario { dtype: KvDtype::F32, block_size: 32, ..base },
@@ -268,19 +272,7 @@ struct BatchCase {
 }
 
 fn batches<B: Backend>(cx: &mut Cx<'_, B>) {
-    let base = Scenario {
-        n_head: 4,
-        n_head_kv: 2,
-        head_dim: 64,
-        head_dim_v: 64,
-        dtype: KvDtype::F16,
-        window: None,
-        softcap: None,
-        prefix: 0,
-        prefill: 0,
-        amp: 1.5,
-        block_size: 16,
-    };
+    let base = Scenario { prefix: 0, prefill: 0, ..BASE };
     let cases = [
         // Decode rows of ragged lengths, one of them long enough to split, and a prefill
         // chunk after a cached prefix, in one step.
@@ -391,19 +383,7 @@ pub(crate) fn rope_kv<B: Backend>(cx: &mut Cx<'_, B>) {
             "rope_kv_store {n_head}h/{n_head_kv}kv d={head_dim} rope={rope_dim} {style:?} {dtype:?} seqs={seqs:?}"
         );
         cx.case(&name, |cx, rng| {
-            let s = Scenario {
-                n_head,
-                n_head_kv,
-                head_dim,
-                head_dim_v: head_dim,
-                dtype,
-                window: None,
-                softcap: None,
-                prefix: 0,
-                prefill: 0,
-                amp: 1.5,
-                block_size: 16,
-            };
+            let s = Scenario { n_head, n_head_kv, head_dim, head_dim_v: head_dim, dtype, ..BASE };
             let blocks: usize = seqs.iter().map(|&(c, n)| (c + n).div_ceil(16)).sum();
             let n_blocks = 2 * blocks + 1;
             let mut pool = Pool::new(16, n_blocks, rng);

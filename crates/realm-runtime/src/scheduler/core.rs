@@ -11,7 +11,7 @@
 //! 3. Waiting sequences in arrival order (a preempted one keeps its place) are admitted
 //!    while there is budget, room under `max_running`, and blocks for their whole prompt;
 //!    the prefix cache gives them every cached block of it. The first that does not fit
-//!    stops admission (first come, first served).
+//!    stops admission (first come, first served), and a step that preempted admits none.
 //! 4. One forward pass over all the rows; the sequences whose last row had logits pick their
 //!    next token (argmax or their own sampler and seed), run the token loop, and send events.
 
@@ -389,6 +389,7 @@ impl Core {
     fn step(&mut self) {
         let mut budget = self.config.max_batch_tokens;
         let mut members: Vec<Member> = Vec::new();
+        let preempted_before = self.stats.preemptions;
         let mut i = 0;
         while i < self.running.len() {
             let s = &self.running[i];
@@ -405,7 +406,11 @@ impl Core {
             budget -= take;
             i += 1;
         }
-        while budget > 0 && self.running.len() < self.config.max_running {
+        // No admission in a step that had to preempt: the pool is short, and the sequence just
+        // preempted would come straight back (its full blocks are in the prefix cache) only to
+        // be preempted again.
+        let short = self.stats.preemptions != preempted_before;
+        while !short && budget > 0 && self.running.len() < self.config.max_running {
             let Some(mut s) = self.waiting.pop_front() else { break };
             if !self.admit(&mut s) {
                 self.waiting.push_front(s);
