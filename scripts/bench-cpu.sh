@@ -5,7 +5,8 @@
 # Usage: scripts/bench-cpu.sh [ROUNDS=3] [PP=512] [TG=128]
 # BUSY=1 keeps one core busy with a spinning shell loop for the whole run (the "loaded 2-core
 # box" case: how each engine's threads cope when one core is taken by another process).
-# THREADS="1 2" and MODELS_LIST="a.gguf b.gguf" narrow the runs.
+# THREADS="1 2" and MODELS_LIST="a.gguf b.gguf" narrow the runs. REALM_BASE=path/to/realm adds
+# an older realm binary to every round (engine "realm-base"): a same-window A/B of two commits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-3}"; PP="${2:-512}"; TG="${3:-128}"
@@ -26,6 +27,11 @@ for round in $(seq 1 "$ROUNDS"); do
       load=$(cut -d' ' -f1 /proc/loadavg)
       $REALM bench "$MODELS/$model" -p "$PP" -n "$TG" -r 3 --threads "$t" --json |
         python3 -c "import json,sys; d=json.load(sys.stdin); print(f\"$round\trealm\t$model\t$t\tpp$PP\t{d['pp_tok_s']:.2f}\t$load\t$BUSY\"); print(f\"$round\trealm\t$model\t$t\ttg$TG\t{d['tg_tok_s']:.2f}\t$load\t$BUSY\")"
+      if [ -n "${REALM_BASE:-}" ]; then
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        "$REALM_BASE" bench "$MODELS/$model" -p "$PP" -n "$TG" -r 3 --threads "$t" --json |
+          python3 -c "import json,sys; d=json.load(sys.stdin); print(f\"$round\trealm-base\t$model\t$t\tpp$PP\t{d['pp_tok_s']:.2f}\t$load\t$BUSY\"); print(f\"$round\trealm-base\t$model\t$t\ttg$TG\t{d['tg_tok_s']:.2f}\t$load\t$BUSY\")"
+      fi
       load=$(cut -d' ' -f1 /proc/loadavg)
       "$LLAMA_BENCH" -m "$MODELS/$model" -p "$PP" -n "$TG" -r 3 -t "$t" -o json 2>/dev/null |
         python3 -c "import json,sys; [print(f\"$round\tllama.cpp\t$model\t$t\t{'pp' if r['n_prompt'] else 'tg'}{r['n_prompt'] or r['n_gen']}\t{r['avg_ts']:.2f}\t$load\t$BUSY\") for r in json.load(sys.stdin)]"

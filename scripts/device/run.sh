@@ -237,6 +237,11 @@ bench_all() { # label gguf
   step "bench-$label-coop" 120 env REALM_WGPU_COOP=1 realm bench "$f" --backend wgpu "${COOP_ARGS[@]}"
   step "profile-$label-pp" 120 env REALM_PROFILE=1 realm bench "$f" --backend wgpu "${PROFILE_PP[@]}"
   step "profile-$label-tg" 120 env REALM_PROFILE=1 realm bench "$f" --backend wgpu "${PROFILE_TG[@]}"
+  # The serving engine (several sequences per step: batched matvec, paged attention), on the
+  # small model only (the device time is short).
+  if [ "$label" = smollm2 ]; then
+    step "batched-$label" 90 realm batched-bench "$f" --backend wgpu -npp 128 -ntg 128 -npl 1,4,8,16
+  fi
 }
 
 synth_bench() { # label synth-cap out synth-args...
@@ -337,6 +342,10 @@ summary2() {
   local peak note label model wbytes
   read -r peak note <<<"$(peak_gbs)"
   echo "bandwidth assumption: peak $peak GB/s = $note"
+  for f in "$STEPDIR"/batched-*.log; do
+    [ -f "$f" ] || continue
+    grep -E '^\|' "$f" | sed "s/^/$(basename "$f" .log): /" || true
+  done
   for f in "$STEPDIR"/bench-*.log; do
     [ -f "$f" ] || continue
     label=$(basename "$f" .log)

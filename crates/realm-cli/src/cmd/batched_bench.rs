@@ -107,8 +107,14 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
     if let Some(n) = a.prefix_ttft {
         return prefix_ttft(&s, n, a.reps.max(1), n_vocab, a.json);
     }
-    // Warm-up: caches, pages and the thread pool, as llama-batched-bench's first decode.
-    measure(&s, 16, 2, 1, n_vocab, u64::MAX, true)?;
+    // Warm-up, as llama-batched-bench's first decode, but over the largest prefill too:
+    // llama.cpp allocates its compute buffers up front, while realm's first pass of a new
+    // size pays for fresh pages (and the allocator's first large mmaps); measured runs are of
+    // the steady state.
+    let (max_pp, max_pl) = (a.npp.iter().max().copied().unwrap_or(1), max_pl);
+    let warm_pl = max_pl.min((positions / (max_pp + 2).next_multiple_of(bs)).max(1));
+    measure(&s, max_pp, 2, warm_pl, n_vocab, u64::MAX, true)?;
+    measure(&s, max_pp, 2, 1, n_vocab, u64::MAX - 1, true)?;
     if !a.json {
         print_model_line(&a.run.model, &info);
         println!(
