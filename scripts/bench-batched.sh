@@ -46,10 +46,12 @@ done
 
 # Peak RSS with 16 sequences × 256 tokens (the B=16 run alone), each engine.
 for model in ${MODELS_LIST:-SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-Q4_K_M.gguf}; do
-  r=$( { /usr/bin/time -f '%M' "$REALM" batched-bench "$MODELS/$model" -npp 128 -ntg 128 -npl 16 -c 4096 \
-        --threads "$THREADS" --json >/dev/null; } 2>&1 | tail -n 1)
-  l=$( { /usr/bin/time -f '%M' "$LLAMA" -m "$MODELS/$model" -npp 128 -ntg 128 -npl 16 -c 4096 \
-        -t "$THREADS" --output-format jsonl >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  /usr/bin/time -o "$OUT/rss" -f '%M' "$REALM" batched-bench "$MODELS/$model" -npp 128 -ntg 128 \
+    -npl 16 -c 4096 --threads "$THREADS" --json >/dev/null
+  r=$(tail -n 1 "$OUT/rss")
+  /usr/bin/time -o "$OUT/rss" -f '%M' "$LLAMA" -m "$MODELS/$model" -npp 128 -ntg 128 -npl 16 \
+    -c 4096 -t "$THREADS" --output-format jsonl >/dev/null 2>&1
+  l=$(tail -n 1 "$OUT/rss")
   kv=$("$REALM" info "$MODELS/$model" --json | python3 -c '
 import json, sys
 h = json.load(sys.stdin)["hparams"]

@@ -62,6 +62,19 @@ impl MappedFile {
         }
     }
 
+    /// Tell the OS that `offset .. offset + len` is read at random places (an embedding table:
+    /// a row per token), so a page fault there reads that page, not the pages after it too:
+    /// random lookups into a large table then keep only the rows used resident. A hint, as
+    /// [`MappedFile::release_range`].
+    pub fn advise_random(&self, offset: usize, len: usize) {
+        let end = offset.saturating_add(len).min(self.map.len());
+        if offset >= end {
+            return;
+        }
+        #[cfg(unix)]
+        let _ = self.map.advise_range(memmap2::Advice::Random, offset, end - offset);
+    }
+
     /// Parse the mapped file.
     pub fn gguf(&self) -> Result<Gguf<'_>> {
         Gguf::parse(&self.map)

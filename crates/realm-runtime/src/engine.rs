@@ -36,7 +36,15 @@ impl Engine {
         // (repacked) it never holds both copies; what is still read in place (embedding rows,
         // weights kept in GGUF layout) faults back in on use.
         let release = |offset: usize, len: usize| map.release_range(offset, len);
-        Engine::load_with(map.clone(), opts, &release)
+        let engine = Engine::load_with(map.clone(), opts, &release)?;
+        // Embedding rows are read one token at a time from the file: no readahead there, or
+        // random tokens would bring the whole table (Gemma 3's is 179 MB) back in.
+        let gguf = map.gguf()?;
+        if let Some(t) = gguf.tensor(realm_gguf::keys::tensor::TOKEN_EMBD) {
+            let at = gguf.data_offset().saturating_add(t.offset);
+            map.advise_random(at as usize, t.size as usize);
+        }
+        Ok(engine)
     }
 
     /// Load from bytes in memory.
