@@ -43,4 +43,19 @@ if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
   apt_get update -qq && apt_get install -y -qq mesa-vulkan-drivers libvulkan1
 fi
 
+# The server tests' Python packages (the official `openai` client, pytest, websockets), pinned
+# in native-server/tests/requirements.txt, in a venv in the cache (remade when the pins change).
+CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
+VENV="$CACHE/venv"
+REQ=native-server/tests/requirements.txt
+if ! cmp -s "$REQ" "$VENV/requirements.txt" 2>/dev/null; then
+  log "making the Python venv of the server tests at $VENV"
+  if ! python3 -m venv --clear "$VENV" 2>/dev/null; then
+    apt_get update -qq && apt_get install -y -qq python3-venv
+    python3 -m venv --clear "$VENV"
+  fi
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
+  cp "$REQ" "$VENV/requirements.txt"
+fi
+
 log "models: $(scripts/fetch-models.sh)"

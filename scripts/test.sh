@@ -55,6 +55,9 @@ CARGO_TARGET_WASM32_WASIP1_RUNNER="$PWD/$NODE24 --no-warnings $PWD/scripts/wasi-
 step "tests"
 cargo test --workspace --locked
 
+step "server tests: realm-server on the real model, driven by the official openai client (scripts/test-server.sh)"
+scripts/test-server.sh
+
 step "browser tests: realm-web on the wasm engine in headless Chromium (scripts/test-web.sh)"
 # Never skipped: without a working Debian chromium (or node) this step fails with the reason.
 if ! scripts/test-web.sh; then
