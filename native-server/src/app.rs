@@ -94,6 +94,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(crate::http::health))
         .route("/v1/health", get(crate::http::health))
         .route("/metrics", get(crate::http::metrics))
+        .route("/openapi.json", get(crate::http::openapi))
         .route("/v1/models", get(crate::http::models))
         .route("/v1/chat/completions", post(crate::http::chat))
         .route("/v1/completions", post(crate::http::completions))

@@ -128,6 +128,10 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
+pub async fn openapi() -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}
+
 pub async fn not_found() -> Response {
     ApiError::new(ErrorCode::NotFound, "no such route (see GET /openapi.json)").into_response()
 }

@@ -9,6 +9,7 @@
 //! - `generate.rs`: wire request → prompt and options → the engine → one stream of events.
 //! - `auth.rs`: API keys → tenants, and each tenant's limits.
 //! - `metrics.rs`: the Prometheus registry (vLLM's meanings, `realm_` prefix).
+//! - `openapi.rs`: `/openapi.json`, its schemas generated from realm-protocol's types.
 //! - `error.rs`: errors as OpenAI's body (HTTP) and `error` messages (WebSocket).
 //!
 //! The wire types live in `realm-protocol`; the engine in `realm-runtime`.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod generate;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod serve;
 pub mod ws;
 

@@ -2,9 +2,10 @@
 //! model loads on a blocking thread, then requests are served. Connections are bounded
 //! (`--max-connections`; more wait in the listen queue), a client must send its headers within
 //! `--header-timeout` and its body within `--body-timeout` (a slowloris client holds a
-//! connection slot for seconds, not forever). SIGTERM or SIGINT: stop accepting, answer new
-//! requests 503 `shutting_down`, let those in flight finish until `--drain-timeout`, cancel
-//! the rest (each ends with its final event), close, exit 0.
+//! connection slot for seconds, not forever). SIGTERM or SIGINT: answer new requests 503
+//! `shutting_down` (`/health`: `draining`), let those in flight finish until `--drain-timeout`,
+//! cancel the rest (each ends with its final event), close the listener and the connections,
+//! exit 0.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -199,8 +200,9 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         in_flight = app.in_flight.load(std::sync::atomic::Ordering::Acquire),
         "draining"
     );
+    // New requests are answered 503 `shutting_down` (and /health `draining`) from now on: the
+    // listener stays open so load balancers and clients see why.
     app.set_phase(Phase::Draining);
-    let _ = stop_tx.send(true);
     let deadline = t0 + Duration::from_secs(args.drain_timeout);
     while app.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < deadline
     {
@@ -218,7 +220,8 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         }
     })
     .await;
-    // Connections finish writing their last events (bounded).
+    // Then the listener closes and connections finish writing their last events (bounded).
+    let _ = stop_tx.send(true);
     let all = u32::try_from(args.max_connections.max(1)).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), conns.acquire_many(all)).await;
     acceptor.abort();

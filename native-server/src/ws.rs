@@ -212,7 +212,7 @@ fn on_text(
     slow: &mpsc::Sender<()>,
     draining: bool,
 ) -> Result<Option<ServerMessage>, ServerMessage> {
-    let msg: ClientMessage = parse_json(bytes).map_err(|e| ServerMessage::Error(e.ws(None)))?;
+    let msg = read_message(bytes).map_err(|(id, e)| ServerMessage::Error(e.ws(id)))?;
     let (id, started) = match msg {
         ClientMessage::Ping { data } => return Ok(Some(ServerMessage::Pong { data })),
         ClientMessage::Cancel { id } => {
@@ -274,6 +274,52 @@ fn on_text(
             Ok(Some(created))
         }
     }
+}
+
+/// The envelope of a client message: read first, so an error in the request can name its id
+/// and its field (`request.temperature`).
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+    request: Option<serde_json::Value>,
+    data: Option<String>,
+}
+
+fn read_message(bytes: &[u8]) -> Result<ClientMessage, (Option<String>, ApiError)> {
+    let env: Envelope = parse_json(bytes).map_err(|e| (None, e))?;
+    let id = env.id.clone();
+    let need_id = || id.clone().ok_or((None, ApiError::invalid("id", "this message needs an id")));
+    let request = || {
+        env.request
+            .clone()
+            .ok_or((id.clone(), ApiError::invalid("request", "this message needs a request")))
+    };
+    fn parse<T: serde::de::DeserializeOwned>(
+        id: &Option<String>,
+        v: serde_json::Value,
+    ) -> Result<T, (Option<String>, ApiError)> {
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let param = format!("request.{}", e.path());
+            (id.clone(), ApiError::invalid(param.clone(), format!("{param}: {}", e.into_inner())))
+        })
+    }
+    Ok(match env.kind.as_str() {
+        "chat" => ClientMessage::Chat { id: need_id()?, request: parse(&id, request()?)? },
+        "complete" => ClientMessage::Complete { id: need_id()?, request: parse(&id, request()?)? },
+        "cancel" => ClientMessage::Cancel { id: need_id()? },
+        "ping" => ClientMessage::Ping { data: env.data },
+        other => {
+            return Err((
+                id,
+                ApiError::invalid(
+                    "type",
+                    format!("unknown message type '{other}' (chat, complete, cancel, ping)"),
+                ),
+            ));
+        }
+    })
 }
 
 type Choices = (Vec<generate::Choice>, u32);

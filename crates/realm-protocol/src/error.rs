@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// (with the status of [`ErrorCode::status`]); over the WebSocket it is `error.code` of an
 /// `error` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Malformed JSON, a field of the wrong type or out of range (`param` names it).
@@ -106,11 +107,13 @@ impl ErrorCode {
 
 /// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorDetail {
     pub message: String,
     #[serde(rename = "type")]

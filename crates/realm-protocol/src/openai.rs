@@ -53,6 +53,7 @@ macro_rules! with_sampling {
 with_sampling! {
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ChatCompletionRequest {
     pub model: Option<String>,
@@ -74,6 +75,7 @@ pub struct ChatCompletionRequest {
 with_sampling! {
 /// `POST /v1/completions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct CompletionRequest {
     pub model: Option<String>,
@@ -115,6 +117,7 @@ pub struct Sampling {
 
 /// A chat message: a role and its text (a string or a list of text parts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ChatMessage {
     pub role: String,
@@ -124,6 +127,7 @@ pub struct ChatMessage {
 
 /// A message's content: a string, or parts (only `{"type": "text", "text": ...}` is served).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
@@ -131,6 +135,7 @@ pub enum Content {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ContentPart {
     #[serde(rename = "type")]
@@ -140,6 +145,7 @@ pub struct ContentPart {
 
 /// `stop`: one string or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Stop {
     One(String),
@@ -157,6 +163,7 @@ impl Stop {
 
 /// A completion's prompt: text, token ids, or a list of either (one choice set per prompt).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Prompt {
     Text(String),
@@ -166,6 +173,7 @@ pub enum Prompt {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct StreamOptions {
     /// Send a last chunk with `usage` (and empty `choices`) before `[DONE]`.
@@ -177,6 +185,7 @@ pub struct StreamOptions {
 
 /// Token counts of a request, every choice counted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -185,6 +194,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PromptTokensDetails {
     /// Prompt tokens whose keys and values came from the prefix cache.
     pub cached_tokens: u64,
@@ -193,6 +203,7 @@ pub struct PromptTokensDetails {
 /// Per-request timings, as llama-server reports them (milliseconds), with the queue and the
 /// time to first token added.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Timings {
     /// Time waiting before the engine took the request.
     pub queue_ms: f64,
@@ -216,6 +227,7 @@ pub struct Timings {
 
 /// One alternative of a generated token (chat's logprobs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TopLogprob {
     pub token: String,
     pub logprob: f32,
@@ -224,6 +236,7 @@ pub struct TopLogprob {
 
 /// A generated token's log-probability and the most likely alternatives (chat).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenLogprob {
     pub token: String,
     pub logprob: f32,
@@ -232,12 +245,14 @@ pub struct TokenLogprob {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatLogprobs {
     pub content: Vec<TokenLogprob>,
 }
 
 /// Log-probabilities in the completions API's layout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CompletionLogprobs {
     pub tokens: Vec<String>,
     pub token_logprobs: Vec<f32>,
@@ -246,12 +261,14 @@ pub struct CompletionLogprobs {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AssistantMessage {
     pub role: String,
     pub content: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatChoice {
     pub index: u32,
     pub message: AssistantMessage,
@@ -262,6 +279,7 @@ pub struct ChatChoice {
 
 /// A non-streamed chat completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatCompletion {
     pub id: String,
     pub object: String,
@@ -275,6 +293,7 @@ pub struct ChatCompletion {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatDelta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -283,6 +302,7 @@ pub struct ChatDelta {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatChunkChoice {
     pub index: u32,
     pub delta: ChatDelta,
@@ -292,6 +312,7 @@ pub struct ChatChunkChoice {
 
 /// One chunk of a streamed chat completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatCompletionChunk {
     pub id: String,
     pub object: String,
@@ -307,6 +328,7 @@ pub struct ChatCompletionChunk {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CompletionChoice {
     pub index: u32,
     pub text: String,
@@ -316,6 +338,7 @@ pub struct CompletionChoice {
 
 /// A completion (`object: "text_completion"`), whole or one stream chunk of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Completion {
     pub id: String,
     pub object: String,
@@ -330,12 +353,14 @@ pub struct Completion {
 
 /// `GET /v1/models`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ModelList {
     pub object: String,
     pub data: Vec<Model>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Model {
     pub id: String,
     pub object: String,
@@ -347,6 +372,7 @@ pub struct Model {
 
 /// `POST /tokenize` (llama-server's shape).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct TokenizeRequest {
     pub content: String,
@@ -357,24 +383,28 @@ pub struct TokenizeRequest {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TokenizeResponse {
     pub tokens: Vec<u32>,
 }
 
 /// `POST /detokenize`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct DetokenizeRequest {
     pub tokens: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DetokenizeResponse {
     pub content: String,
 }
 
 /// `GET /health`: `ok` (200), `loading` or `draining` (503).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Health {
     pub status: String,
 }

@@ -9,6 +9,7 @@ use crate::openai::{ChatCompletionRequest, CompletionRequest, Timings, TokenLogp
 
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Start a chat completion (always streamed as `delta` messages).
@@ -28,6 +29,7 @@ pub enum ClientMessage {
 
 /// Server → client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The first message on a connection.
@@ -47,6 +49,7 @@ pub enum ServerMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Hello {
     pub protocol: String,
     pub server: String,
@@ -60,6 +63,7 @@ pub struct Hello {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeltaMessage {
     pub id: String,
     /// The choice (0 ≤ index < n).
@@ -72,6 +76,7 @@ pub struct DeltaMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DoneChoice {
     pub index: u32,
     /// `stop`, `length` or `cancelled`.
@@ -80,6 +85,7 @@ pub struct DoneChoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DoneMessage {
     pub id: String,
     pub choices: Vec<DoneChoice>,
@@ -87,6 +93,7 @@ pub struct DoneMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WsError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
