@@ -32,6 +32,9 @@ pub struct WsQuery {
     api_key: Option<String>,
 }
 
+const READ_BUFFER: usize = 8 << 10;
+const WRITE_BUFFER: usize = 8 << 10;
+const MAX_WRITE_BUFFER: usize = 1 << 20;
 /// Messages queued for one connection's writer; past it the client is too slow (4001).
 const OUT_QUEUE: usize = 1024;
 /// How long one frame may take to go out before the connection is dropped.
@@ -78,6 +81,11 @@ pub async fn upgrade(
     ws.protocols([WS_PROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
+        // Small buffers (tungstenite's defaults are 128 KiB each way): an idle connection costs
+        // little, and what a client does not read is bounded (past it, sends fail: closed).
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| connection(app, tenant, socket))
         .into_response()
 }

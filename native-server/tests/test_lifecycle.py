@@ -1,9 +1,10 @@
 """A server's life on the real model: /health while loading and draining, SIGTERM in the middle of
 streams (in-flight requests finish within the drain timeout, the rest end with a final event,
 new requests get 503, exit 0), and faults that must not hurt the others (clients that vanish
-mid-stream at random, a client that never reads, slowloris headers) — with no leaked sequences
-or KV blocks afterwards."""
+mid-stream at random, a client that never reads, slowloris headers, a non-streaming client that
+gives up) — with no leaked sequences or KV blocks afterwards — and the cost of idle connections."""
 
+import contextlib
 import json
 import random
 import signal
@@ -100,7 +101,15 @@ def test_vanishing_clients_and_slow_readers_leak_nothing(server):
     # Slowloris: headers that never end.
     slow = socket.create_connection(("127.0.0.1", server.port))
     slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
-    threads = [threading.Thread(target=vanish, args=(i,)) for i in range(40)]
+    # A first round warms the allocator and commits the KV pool's pages (it keeps them); the
+    # second, of 200, must then leave memory where the first did.
+    warm = [threading.Thread(target=vanish, args=(i,)) for i in range(50)]
+    for t in warm:
+        t.start()
+    for t in warm:
+        t.join(120)
+    base = rss_mib(server.proc.pid)
+    threads = [threading.Thread(target=vanish, args=(i,)) for i in range(200)]
     for t in threads:
         t.start()
     # Meanwhile an ordinary request is answered.
@@ -127,3 +136,76 @@ def test_vanishing_clients_and_slow_readers_leak_nothing(server):
     assert m["realm_num_requests_running"] == 0, m
     assert m["realm_num_requests_waiting"] == 0, m
     assert m["realm_kv_cache_usage_perc"] == 0, m
+    # Memory back at its baseline: nothing leaked per request.
+    grown = rss_mib(server.proc.pid) - base
+    assert grown < 24, f"{grown:.1f} MiB more after 200 vanishing clients"
+    print(f"200 vanishing clients: {grown:+.1f} MiB RSS")
+
+
+def rss_mib(pid) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_non_streaming_client_that_gives_up_frees_its_sequence(server):
+    body = json.dumps({"messages": MSG, "max_tokens": 3000, "temperature": 0}).encode()
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    deadline = time.time() + 10
+    while server.metrics()["realm_num_requests_running"] == 0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.metrics()["realm_num_requests_running"] == 1
+    s.close()
+    t0 = time.time()
+    while server.metrics()["realm_num_requests_running"] != 0 and time.time() - t0 < 5:
+        time.sleep(0.02)
+    # Within a step or two (the issue allows 100 ms; llama.cpp's own test allows 2 s).
+    assert time.time() - t0 < 1.0
+    assert server.metrics()["realm_kv_cache_usage_perc"] == 0
+
+
+def test_a_thousand_idle_connections_cost_little(server):
+    from websockets.sync.client import connect
+
+    base = rss_mib(server.proc.pid)
+    http = []
+    for _ in range(500):
+        c = socket.create_connection(("127.0.0.1", server.port))
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in c.recv(4096)
+        http.append(c)  # kept alive, idle
+    url = server.url.replace("http://", "ws://") + f"/v1/ws?api_key={KEY}"
+    with contextlib.ExitStack() as stack:
+        for _ in range(500):
+            w = stack.enter_context(connect(url, subprotocols=["realm.v1"], open_timeout=30))
+            assert json.loads(w.recv(timeout=30))["type"] == "hello"
+        grown = rss_mib(server.proc.pid) - base
+        m = server.metrics()
+        assert m['realm_open_connections{protocol="ws"}'] >= 500
+    for c in http:
+        c.close()
+    assert grown < 100, f"1,000 idle connections took {grown:.1f} MiB"
+    print(f"1,000 idle connections: +{grown:.1f} MiB RSS")
+
+
+def test_wgpu_backend_serves_the_same_api():
+    s = Server(["--backend", "wgpu", "--api-key", KEY], "realm-server-wgpu")
+    try:
+        s.wait_ready(timeout=300)
+        client = openai.OpenAI(base_url=s.url + "/v1", api_key=KEY, max_retries=0, timeout=300)
+        r = client.completions.create(model=MODEL_ID, prompt="The capital of France is", max_tokens=8, temperature=0)
+        assert "Paris" in r.choices[0].text and r.usage.completion_tokens == 8
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=8, temperature=0, stream=True)
+            if c.choices
+        )
+        assert text
+    finally:
+        assert s.stop() == 0, s.logs()

@@ -48,10 +48,9 @@ impl Sampler {
         if n_vocab == 0 || u32::try_from(n_vocab).is_err() {
             return Err(SamplingError::InvalidVocabSize { op: OP, n_vocab });
         }
-        let mut set = CandidateSet::default();
-        set.items
-            .try_reserve_exact(n_vocab)
-            .map_err(|_| SamplingError::ScratchAlloc { op: OP, n_vocab })?;
+        // The candidates' scratch (`n_vocab` entries: 2 MB for a 262k vocabulary) is reserved
+        // at the first `sample`, so a sampler that waits (a queued request) costs nothing.
+        let set = CandidateSet::default();
         let keep = params.penalty_last_n.min(MAX_HISTORY_PREALLOC);
         let ln_min_p =
             if params.min_p > 0.0 { ln(f64::from(params.min_p)) } else { f64::NEG_INFINITY };
@@ -140,6 +139,14 @@ impl Sampler {
                 expected: self.n_vocab,
                 actual: logits.len(),
             });
+        }
+        if self.set.items.capacity() < self.n_vocab {
+            let n_vocab = self.n_vocab;
+            let more = n_vocab - self.set.items.len();
+            self.set
+                .items
+                .try_reserve_exact(more)
+                .map_err(|_| SamplingError::ScratchAlloc { op, n_vocab })?;
         }
         self.window.clear();
         if self.params.has_penalties() {
