@@ -14,5 +14,5 @@ cargo build --locked -p realm-server -p realm-cli
 export REALM_SERVER_BIN="$PWD/target/debug/realm-server" REALM_CLI_BIN="$PWD/target/debug/realm"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider native-server/tests "$@"
 command -v node >/dev/null || { echo "test-server: node (>= 20) is required" >&2; exit 1; }
-[ -d node_modules/openai ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+[ -d node_modules/openai ] && [ -d node_modules/ws ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 node --test native-server/tests/openai-node.test.mjs

@@ -98,6 +98,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/models", get(crate::http::models))
         .route("/v1/chat/completions", post(crate::http::chat))
         .route("/v1/completions", post(crate::http::completions))
+        .route("/v1/responses", post(crate::responses::create).get(crate::responses::websocket))
         .route("/tokenize", post(crate::http::tokenize))
         .route("/detokenize", post(crate::http::detokenize))
         .route("/v1/ws", any(crate::ws::upgrade))

@@ -43,7 +43,7 @@ pub fn request_id(prefix: &str) -> String {
 }
 
 /// The options every choice shares; the seed is set per choice.
-fn base_options(
+pub fn base_options(
     s: &Sampling,
     stop: &Option<Stop>,
     max_tokens: Option<u32>,
@@ -69,7 +69,7 @@ fn base_options(
 
 /// The answer's token limit under the tenant's cap: the request's, else the cap, else
 /// `default` (`None`: until the context is full).
-fn max_tokens(
+pub fn max_tokens(
     req: Option<u32>,
     tenant: &Tenant,
     default: Option<u32>,
@@ -86,7 +86,7 @@ fn max_tokens(
 }
 
 /// Seeds of `n` choices: `seed + i`, from a random seed when none (or a negative one) is given.
-fn seeds(seed: Option<i64>, n: u32) -> impl Iterator<Item = u64> {
+pub fn seeds(seed: Option<i64>, n: u32) -> impl Iterator<Item = u64> {
     let base = match seed {
         Some(s) if s >= 0 => s as u64,
         _ => random_u64(),
@@ -123,6 +123,22 @@ pub fn check_model(
     Ok(())
 }
 
+/// The prompt of a conversation: the model's chat template (a `developer` message is a
+/// `system` one), tokenized with its special tokens.
+pub fn chat_prompt(ready: &Ready, mut messages: Vec<ChatMessage>) -> Result<Vec<u32>, ApiError> {
+    for m in &mut messages {
+        if m.role == "developer" {
+            m.role = "system".into();
+        }
+    }
+    let text = ready
+        .scheduler
+        .chat_template()
+        .render(&messages, true)
+        .map_err(|e| ApiError::invalid("messages", format!("the chat template failed: {e}")))?;
+    Ok(ready.scheduler.tokenizer().tokenize(&text, true, true))
+}
+
 /// The choices of a chat request: the model's chat template over the messages.
 pub fn chat_choices(
     ready: &Ready,
@@ -132,17 +148,9 @@ pub fn chat_choices(
     let messages: Vec<ChatMessage> = req
         .messages
         .iter()
-        .map(|m| {
-            let role = if m.role == "developer" { "system" } else { m.role.as_str() };
-            ChatMessage::new(role, ChatCompletionRequest::message_text(&m.content))
-        })
+        .map(|m| ChatMessage::new(m.role.as_str(), ChatCompletionRequest::message_text(&m.content)))
         .collect();
-    let text = ready
-        .scheduler
-        .chat_template()
-        .render(&messages, true)
-        .map_err(|e| ApiError::invalid("messages", format!("the chat template failed: {e}")))?;
-    let prompt = ready.scheduler.tokenizer().tokenize(&text, true, true);
+    let prompt = chat_prompt(ready, messages)?;
     let max = max_tokens(req.max_answer_tokens(), tenant, None)?;
     let logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0) as usize);
     let base = base_options(&req.sampling(), &req.stop, max, logprobs);

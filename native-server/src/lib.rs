@@ -6,6 +6,7 @@
 //! - `app.rs`: the shared state and the routes.
 //! - `http.rs`: the OpenAI routes (SSE and whole answers), models, tokenize, health, metrics.
 //! - `ws.rs`: the WebSocket protocol.
+//! - `responses.rs`: OpenAI's Responses API (text), over HTTP and its WebSocket mode.
 //! - `generate.rs`: wire request → prompt and options → the engine → one stream of events.
 //! - `auth.rs`: API keys → tenants, and each tenant's limits.
 //! - `metrics.rs`: the Prometheus registry (vLLM's meanings, `realm_` prefix).
@@ -22,6 +23,7 @@ pub mod generate;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod responses;
 pub mod serve;
 pub mod ws;
 

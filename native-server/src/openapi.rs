@@ -3,8 +3,8 @@
 
 use realm_protocol::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionRequest,
-    DetokenizeRequest, DetokenizeResponse, ErrorBody, Health, ModelList, TokenizeRequest,
-    TokenizeResponse,
+    DetokenizeRequest, DetokenizeResponse, ErrorBody, Health, ModelList, ResponseObject,
+    ResponseRequest, TokenizeRequest, TokenizeResponse,
 };
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
@@ -18,6 +18,8 @@ pub fn document() -> Value {
     let chat_chunk = r(g.subschema_for::<ChatCompletionChunk>());
     let cmpl_req = r(g.subschema_for::<CompletionRequest>());
     let cmpl = r(g.subschema_for::<Completion>());
+    let resp_req = r(g.subschema_for::<ResponseRequest>());
+    let resp = r(g.subschema_for::<ResponseObject>());
     let models = r(g.subschema_for::<ModelList>());
     let tok_req = r(g.subschema_for::<TokenizeRequest>());
     let tok = r(g.subschema_for::<TokenizeResponse>());
@@ -73,6 +75,16 @@ pub fn document() -> Value {
         "paths": {
             "/v1/chat/completions": generate("Chat completion", &chat_req, &chat, &chat_chunk),
             "/v1/completions": generate("Completion", &cmpl_req, &cmpl, &cmpl),
+            "/v1/responses": {
+                "post": {
+                    "summary": "Response (OpenAI's Responses API, text only). The same path takes a WebSocket upgrade (GET): response.create messages in, the streamed events out.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": resp_req}}},
+                    "responses": with_errors(json!({"description": "The response, whole (`stream` false) or as typed server-sent events (`event: response.output_text.delta` …) ending with response.completed or response.incomplete (`stream` true).", "content": {
+                        "application/json": {"schema": resp},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    }})),
+                },
+            },
             "/v1/models": {"get": {"summary": "The served model", "responses": with_errors(json_ok("The model list.", &models))}},
             "/tokenize": {"post": {
                 "summary": "Text to token ids",

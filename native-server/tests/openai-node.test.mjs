@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import OpenAI from 'openai';
+import { ResponsesWS } from 'openai/resources/responses/ws';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const CACHE = process.env.REALM_CACHE_DIR ?? path.join(os.homedir(), '.cache/realm');
@@ -244,6 +245,30 @@ describe('realm-server with the openai npm package', () => {
     assert.match(text, /^realm_num_requests_running 0$/m, 'the aborted request still runs after 5 s');
     const cancelled = /^realm_request_success_total\{finished_reason="cancelled",tenant="default"\} [1-9]/m;
     assert.match(text, cancelled, 'the aborted request is not counted as cancelled');
+  });
+
+  test('the Responses API over its WebSocket mode (ResponsesWS), and over HTTP', async () => {
+    const whole = await client.responses.create({
+      model: MODEL_ID, input: 'Name three colours.', max_output_tokens: 12, temperature: 0,
+    });
+    assert.ok(whole.output_text.length > 0);
+    const rws = new ResponsesWS(client);
+    const types = [];
+    let text = '';
+    const final = await new Promise((resolve, reject) => {
+      rws.on('error', reject);
+      rws.on('event', (e) => {
+        types.push(e.type);
+        if (e.type === 'response.output_text.delta') text += e.delta;
+        if (e.type === 'response.completed' || e.type === 'response.incomplete') resolve(e.response);
+      });
+      rws.send({ type: 'response.create', model: MODEL_ID, input: 'Name three colours.', max_output_tokens: 12, temperature: 0 });
+    });
+    rws.close();
+    assert.equal(types[0], 'response.created');
+    assert.ok(types.includes('response.output_text.delta'));
+    assert.equal(text, whole.output_text);
+    assert.equal(final.output[0].content[0].text, whole.output_text);
   });
 
   test('SIGTERM stops the server with exit code 0', async () => {

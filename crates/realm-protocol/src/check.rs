@@ -2,6 +2,7 @@
 //! 400s do; the server answers it before anything is queued.
 
 use crate::openai::{ChatCompletionRequest, CompletionRequest, Content, Prompt, Sampling, Stop};
+use crate::responses::{ResponseInput, ResponseRequest};
 
 /// A field with a value out of range, or a combination that is not served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +172,54 @@ impl ChatCompletionRequest {
             Some(Content::Text(s)) => s.clone(),
             Some(Content::Parts(p)) => p.iter().filter_map(|p| p.text.as_deref()).collect(),
         }
+    }
+}
+
+impl ResponseRequest {
+    /// Checks every field against `l`.
+    pub fn check(&self, l: &Limits) -> Checked {
+        match &self.input {
+            None => return Err(FieldError::new("input", "an input is required")),
+            Some(ResponseInput::Items(items)) => {
+                if items.is_empty() {
+                    return Err(FieldError::new("input", "an empty list of input items"));
+                }
+                if items.len() > l.max_messages {
+                    return Err(FieldError::new(
+                        "input",
+                        format!("{} items (at most {})", items.len(), l.max_messages),
+                    ));
+                }
+                for (i, m) in items.iter().enumerate() {
+                    if m.kind.as_deref().is_some_and(|k| k != "message") {
+                        return Err(FieldError::new(
+                            format!("input[{i}].type"),
+                            "only message items are served",
+                        ));
+                    }
+                    if !matches!(m.role.as_str(), "system" | "developer" | "user" | "assistant") {
+                        return Err(FieldError::new(
+                            format!("input[{i}].role"),
+                            format!("'{}' is not served", m.role),
+                        ));
+                    }
+                    if let Some(Content::Parts(parts)) = &m.content {
+                        for (j, p) in parts.iter().enumerate() {
+                            if !matches!(p.kind.as_str(), "input_text" | "output_text" | "text")
+                                || p.text.is_none()
+                            {
+                                return Err(FieldError::new(
+                                    format!("input[{i}].content[{j}]"),
+                                    format!("only text parts are served, not '{}'", p.kind),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Some(ResponseInput::Text(_)) => {}
+        }
+        sampling(&self.sampling())
     }
 }
 

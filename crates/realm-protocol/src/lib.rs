@@ -5,6 +5,7 @@
 //!
 //! - `openai.rs`: chat completions, completions, models, tokenize/detokenize, usage, timings
 //!   (OpenAI's names and shapes; llama-server's `timings`; extensions named as llama.cpp's).
+//! - `responses.rs`: OpenAI's Responses API (text only), over HTTP and its WebSocket mode.
 //! - `ws.rs`: the WebSocket protocol (`native-server/PROTOCOL.md` describes every message).
 //! - `error.rs`: error codes, their HTTP statuses and OpenAI's error body.
 //! - `check.rs`: range checks of a request's fields, each failure naming its field.
@@ -12,11 +13,13 @@
 mod check;
 mod error;
 mod openai;
+mod responses;
 pub mod ws;
 
 pub use check::{FieldError, Limits};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use openai::*;
+pub use responses::*;
 pub use ws::{ClientMessage, DeltaMessage, DoneChoice, DoneMessage, Hello, ServerMessage, WsError};
 
 /// The WebSocket subprotocol this version speaks.

@@ -1,0 +1,409 @@
+//! OpenAI's Responses API, text only: `POST /v1/responses` (whole, or streamed as typed
+//! server-sent events) and its WebSocket mode on the same path (`response.create` messages
+//! in, the same events out as JSON text frames, one response at a time per connection), so
+//! the official clients' Responses code runs against Realm unchanged.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use realm_protocol::{
+    ChatCompletionRequest, ErrorCode, IncompleteDetails, InputTokensDetails, OutputMessage,
+    OutputText, OutputTokensDetails, ResponseInput, ResponseObject, ResponseRequest, ResponseUsage,
+};
+use realm_runtime::{ChatMessage, Completion, FinishReason, RequestOptions, SeqEvent};
+use serde_json::{Value, json};
+
+use crate::app::{App, Ready};
+use crate::auth::Tenant;
+use crate::error::ApiError;
+use crate::generate::{self, Choice, Generation};
+use crate::http::{read_json, ready};
+
+/// The request's one choice: instructions and input through the chat template.
+fn choice(ready: &Ready, tenant: &Tenant, req: &ResponseRequest) -> Result<Choice, ApiError> {
+    let mut messages = Vec::new();
+    if let Some(i) = &req.instructions {
+        messages.push(ChatMessage::system(i.as_str()));
+    }
+    match &req.input {
+        Some(ResponseInput::Text(t)) => messages.push(ChatMessage::user(t.as_str())),
+        Some(ResponseInput::Items(items)) => messages.extend(items.iter().map(|m| {
+            ChatMessage::new(m.role.as_str(), ChatCompletionRequest::message_text(&m.content))
+        })),
+        None => {}
+    }
+    let prompt = generate::chat_prompt(ready, messages)?;
+    let max = generate::max_tokens(req.max_output_tokens, tenant, None)
+        .map_err(|e| ApiError { param: Some("max_output_tokens".into()), ..e })?;
+    let sampling = req.sampling();
+    let base = generate::base_options(&sampling, &None, max, None);
+    let seed = generate::seeds(sampling.seed, 1).next();
+    Ok(Choice { prompt, options: RequestOptions { seed, ..base }, echo: None })
+}
+
+/// Checks and starts one response.
+fn start(
+    app: &Arc<App>,
+    tenant: &Arc<Tenant>,
+    req: &ResponseRequest,
+) -> Result<Generation, ApiError> {
+    let ready = ready(app)?;
+    req.check(&app.settings.limits)?;
+    generate::check_model(ready, tenant, req.model.as_deref())?;
+    let c = choice(ready, tenant, req)?;
+    Generation::start(app, ready, tenant.clone(), vec![c])
+}
+
+/// The events of one response, numbered in order.
+struct Events {
+    id: String,
+    item: String,
+    model: String,
+    created_at: u64,
+    seq: u64,
+    text: String,
+    req: ResponseRequest,
+}
+
+impl Events {
+    fn new(app: &App, req: ResponseRequest) -> Events {
+        Events {
+            id: generate::request_id("resp"),
+            item: generate::request_id("msg"),
+            model: app.ready.get().map(|r| r.names[0].clone()).unwrap_or_default(),
+            created_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            seq: 0,
+            text: String::new(),
+            req,
+        }
+    }
+
+    fn event(&mut self, kind: &str, mut body: Value) -> Value {
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        body
+    }
+
+    fn message(&self, status: &str) -> OutputMessage {
+        let content = if status == "in_progress" && self.text.is_empty() {
+            Vec::new()
+        } else {
+            vec![OutputText {
+                kind: "output_text".into(),
+                text: self.text.clone(),
+                annotations: Vec::new(),
+            }]
+        };
+        OutputMessage {
+            kind: "message".into(),
+            id: self.item.clone(),
+            status: status.into(),
+            role: "assistant".into(),
+            content,
+        }
+    }
+
+    fn object(&self, done: Option<(&Completion, u64)>) -> ResponseObject {
+        let (status, incomplete, usage) = match done {
+            None => ("in_progress", None, None),
+            Some((c, prompt)) => {
+                let (status, reason) = match c.finish {
+                    FinishReason::Eog | FinishReason::Stop => ("completed", None),
+                    FinishReason::Length | FinishReason::ContextFull => {
+                        ("incomplete", Some("max_output_tokens"))
+                    }
+                    FinishReason::Cancelled => ("cancelled", None),
+                };
+                let usage = ResponseUsage {
+                    input_tokens: prompt,
+                    input_tokens_details: InputTokensDetails {
+                        cached_tokens: c.cached_tokens as u64,
+                    },
+                    output_tokens: c.tokens.len() as u64,
+                    output_tokens_details: OutputTokensDetails { reasoning_tokens: 0 },
+                    total_tokens: prompt + c.tokens.len() as u64,
+                };
+                (status, reason.map(|r| IncompleteDetails { reason: r.into() }), Some(usage))
+            }
+        };
+        let output = if done.is_some() { vec![self.message("completed")] } else { Vec::new() };
+        ResponseObject {
+            id: self.id.clone(),
+            object: "response".into(),
+            created_at: self.created_at,
+            status: status.into(),
+            model: self.model.clone(),
+            output,
+            usage,
+            incomplete_details: incomplete,
+            instructions: self.req.instructions.clone(),
+            max_output_tokens: self.req.max_output_tokens,
+            temperature: self.req.temperature,
+            top_p: self.req.top_p,
+            error: None,
+        }
+    }
+
+    fn started(&mut self) -> Vec<Value> {
+        let r = json!({"response": self.object(None)});
+        let part = json!({"type": "output_text", "text": "", "annotations": []});
+        vec![
+            self.event("response.created", r.clone()),
+            self.event("response.in_progress", r),
+            self.event(
+                "response.output_item.added",
+                json!({"output_index": 0, "item": self.message("in_progress")}),
+            ),
+            self.event(
+                "response.content_part.added",
+                json!({"item_id": self.item, "output_index": 0, "content_index": 0, "part": part}),
+            ),
+        ]
+    }
+
+    fn delta(&mut self, text: &str) -> Value {
+        self.text.push_str(text);
+        let body = json!({"item_id": self.item, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []});
+        self.event("response.output_text.delta", body)
+    }
+
+    fn finished(&mut self, c: &Completion, prompt: u64) -> Vec<Value> {
+        // The final text is the completion's (held-back stop-string text resolved).
+        self.text = c.text.clone();
+        let part = json!({"type": "output_text", "text": self.text, "annotations": []});
+        let obj = self.object(Some((c, prompt)));
+        let last = match obj.status.as_str() {
+            "completed" => "response.completed",
+            _ => "response.incomplete",
+        };
+        vec![
+            self.event(
+                "response.output_text.done",
+                json!({"item_id": self.item, "output_index": 0, "content_index": 0, "text": self.text, "logprobs": []}),
+            ),
+            self.event(
+                "response.content_part.done",
+                json!({"item_id": self.item, "output_index": 0, "content_index": 0, "part": part}),
+            ),
+            self.event("response.output_item.done", json!({"output_index": 0, "item": self.message("completed")})),
+            self.event(last, json!({"response": obj})),
+        ]
+    }
+
+    fn error(&mut self, e: &ApiError) -> Value {
+        let body = json!({"code": e.code.as_str(), "message": e.message, "param": e.param});
+        self.event("error", body)
+    }
+}
+
+/// Runs a started response to its end, sending each event to `tx` (stops, cancelling the
+/// response, when the receiver is gone).
+async fn drive(mut job: Generation, mut ev: Events, tx: tokio::sync::mpsc::Sender<Value>) {
+    let prompt = job.prompt_tokens.first().copied().unwrap_or(0) as u64;
+    while let Some((_, e)) = job.next().await {
+        let out = match e {
+            SeqEvent::Started { .. } => ev.started(),
+            SeqEvent::Token { text, .. } | SeqEvent::Flush { text } if !text.is_empty() => {
+                vec![ev.delta(&text)]
+            }
+            SeqEvent::Done(c) => ev.finished(&c, prompt),
+            SeqEvent::Failed(err) => vec![ev.error(&ApiError::from(err))],
+            _ => Vec::new(),
+        };
+        for v in out {
+            if tx.send(v).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A task that is aborted (its response cancelled) when the stream or connection that reads
+/// it goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `POST /v1/responses`.
+pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let mut tenant_name = String::from("unknown");
+    let r = async {
+        let tenant = app.auth.tenant(&headers)?;
+        tenant_name = tenant.name.clone();
+        let req: ResponseRequest = read_json(&app, &headers, body).await?;
+        let job = start(&app, &tenant, &req)?;
+        let stream = req.stream == Some(true);
+        let ev = Events::new(&app, req);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
+        let task = AbortOnDrop(tokio::spawn(drive(job, ev, tx)));
+        if stream {
+            let s = futures_util::stream::unfold((rx, task), |(mut rx, task)| async move {
+                let v = rx.recv().await?;
+                let kind = v["type"].as_str().unwrap_or("message").to_string();
+                Some((
+                    Ok::<_, std::convert::Infallible>(
+                        Event::default().event(kind).data(v.to_string()),
+                    ),
+                    (rx, task),
+                ))
+            });
+            return Ok(Sse::new(s).keep_alive(KeepAlive::default()).into_response());
+        }
+        let mut last = None;
+        let mut failed = None;
+        while let Some(v) = rx.recv().await {
+            match v["type"].as_str() {
+                Some("error") => failed = Some(v),
+                Some("response.completed" | "response.incomplete") => last = Some(v),
+                _ => {}
+            }
+        }
+        drop(task);
+        if let Some(f) = failed {
+            let code = f["code"].as_str().unwrap_or("internal");
+            let code = realm_protocol::ErrorCode::ALL
+                .into_iter()
+                .find(|c| c.as_str() == code)
+                .unwrap_or(ErrorCode::Internal);
+            return Err(ApiError::new(
+                code,
+                f["message"].as_str().unwrap_or("the response failed"),
+            ));
+        }
+        match last {
+            Some(v) => Ok(axum::Json(v["response"].clone()).into_response()),
+            None => Err(ApiError::new(ErrorCode::Internal, "the response ended without a result")),
+        }
+    };
+    let r = r.await;
+    let r = r.unwrap_or_else(IntoResponse::into_response);
+    let status = r.status().as_u16().to_string();
+    app.metrics
+        .requests
+        .with_label_values(&["responses", status.as_str(), tenant_name.as_str()])
+        .inc();
+    r
+}
+
+/// `GET /v1/responses` with a WebSocket upgrade: the Responses API's WebSocket mode.
+pub async fn websocket(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let r = (|| -> Result<_, ApiError> {
+        let tenant = app.auth.tenant(&headers)?;
+        ready(&app)?;
+        let ws = ws.map_err(|e| {
+            ApiError::invalid(
+                "upgrade",
+                format!("POST /v1/responses, or a WebSocket upgrade here: {e}"),
+            )
+        })?;
+        Ok((tenant, ws))
+    })();
+    match r {
+        Err(e) => e.into_response(),
+        Ok((tenant, ws)) => {
+            app.metrics.requests.with_label_values(&["responses_ws", "101", &tenant.name]).inc();
+            let max = app.settings.max_body;
+            ws.max_message_size(max)
+                .read_buffer_size(8 << 10)
+                .write_buffer_size(8 << 10)
+                .max_write_buffer_size(1 << 20)
+                .on_upgrade(move |socket| ws_connection(app, tenant, socket))
+                .into_response()
+        }
+    }
+}
+
+async fn ws_connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
+    let conns = app.metrics.connections.with_label_values(&["responses_ws"]);
+    conns.inc();
+    let idle = app.settings.ws_idle_timeout;
+    loop {
+        let m = match tokio::time::timeout(idle, socket.recv()).await {
+            Ok(Some(Ok(m))) => m,
+            _ => break,
+        };
+        let text = match m {
+            Message::Text(t) => t,
+            Message::Close(_) => break,
+            Message::Binary(_) => {
+                let _ = socket
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: realm_protocol::ws::close::UNSUPPORTED_DATA,
+                        reason: "JSON text frames only".into(),
+                    })))
+                    .await;
+                break;
+            }
+            _ => continue,
+        };
+        let mut ev = Events::new(&app, ResponseRequest::default());
+        let parsed = crate::http::parse_json::<Value>(text.as_bytes()).and_then(|v| {
+            if v["type"] != "response.create" {
+                return Err(ApiError::invalid("type", "expected a response.create message"));
+            }
+            crate::http::parse_json::<ResponseRequest>(v.to_string().as_bytes())
+        });
+        let job = parsed.and_then(|req| {
+            let job = start(&app, &tenant, &req)?;
+            ev.req = req;
+            Ok(job)
+        });
+        let job = match job {
+            Ok(j) => j,
+            Err(e) => {
+                let v = ev.error(&e);
+                if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        // One response at a time: its events go out as they come; a client that closes or
+        // stops reading drops the response (cancelled).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
+        let task = AbortOnDrop(tokio::spawn(drive(job, ev, tx)));
+        let mut gone = false;
+        loop {
+            tokio::select! {
+                v = rx.recv() => {
+                    let Some(v) = v else { break };
+                    let send = socket.send(Message::Text(v.to_string().into()));
+                    if !matches!(tokio::time::timeout(std::time::Duration::from_secs(30), send).await, Ok(Ok(()))) {
+                        gone = true;
+                        break;
+                    }
+                }
+                m = socket.recv() => match m {
+                    Some(Ok(Message::Text(_))) => {
+                        let e = ApiError::invalid("type", "a response is in progress on this connection (one at a time)");
+                        let v = json!({"type": "error", "code": e.code.as_str(), "message": e.message, "param": e.param});
+                        let _ = socket.send(Message::Text(v.to_string().into())).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    _ => { gone = true; break; }
+                }
+            }
+        }
+        drop(task);
+        if gone {
+            break;
+        }
+    }
+    conns.dec();
+}
