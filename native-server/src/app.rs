@@ -57,10 +57,13 @@ pub struct App {
     pub in_flight: AtomicUsize,
     /// Fires when draining starts (WebSocket connections close after their requests).
     pub drain: tokio::sync::watch::Sender<bool>,
+    /// Connection slots (`--max-connections`): the listener takes one per TCP connection, an
+    /// upgraded WebSocket keeps one for its life.
+    pub conn_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
-    pub fn new(settings: Settings, auth: Auth, metrics: Metrics) -> App {
+    pub fn new(settings: Settings, auth: Auth, metrics: Metrics, max_connections: usize) -> App {
         App {
             settings,
             auth,
@@ -69,6 +72,7 @@ impl App {
             ready: OnceLock::new(),
             in_flight: AtomicUsize::new(0),
             drain: tokio::sync::watch::channel(false).0,
+            conn_slots: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
         }
     }
 
@@ -88,6 +92,29 @@ impl App {
     }
 }
 
+/// Gives every request an id (the client's `X-Request-Id` when it is a sane token), logs
+/// within a span that carries it, and returns it as `X-Request-Id`.
+async fn request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::generate::request_id("req"));
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let mut res = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
 pub fn router(app: Arc<App>) -> Router {
     let s = &app.settings;
     let mut r = Router::new()
@@ -104,7 +131,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ws", any(crate::ws::upgrade))
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
-        .layer(RequestBodyTimeoutLayer::new(s.body_timeout));
+        .layer(RequestBodyTimeoutLayer::new(s.body_timeout))
+        .layer(axum::middleware::from_fn(request_id));
     if !s.cors_origins.is_empty() {
         let origins = if s.cors_origins.iter().any(|o| o == "*") {
             AllowOrigin::any()

@@ -197,6 +197,16 @@ pub fn completion_choices(
     Ok(out)
 }
 
+/// Names `param` as the field of a context-length error (the prompt of a completion, the
+/// input of a response; a chat's is `messages`).
+pub fn prompt_param(e: ApiError, param: &str) -> ApiError {
+    if e.code == ErrorCode::ContextLengthExceeded {
+        ApiError { param: Some(param.into()), ..e }
+    } else {
+        e
+    }
+}
+
 /// A request's choices running in the engine: their events, merged, in order per choice.
 pub struct Generation {
     rx: mpsc::Receiver<(u32, SeqEvent)>,

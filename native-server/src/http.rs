@@ -298,7 +298,8 @@ pub async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         if app.settings.log_content {
             tracing::info!(prompt = ?req.prompt, "completion request");
         }
-        let job = Generation::start(&app, ready, t, choices)?;
+        let job = Generation::start(&app, ready, t, choices)
+            .map_err(|e| generate::prompt_param(e, "prompt"))?;
         let shape = Shape {
             id: generate::request_id("cmpl"),
             model: ready.names[0].clone(),

@@ -57,6 +57,7 @@ fn start(
     generate::check_model(ready, tenant, req.model.as_deref())?;
     let c = choice(ready, tenant, req)?;
     Generation::start(app, ready, tenant.clone(), vec![c])
+        .map_err(|e| generate::prompt_param(e, "input"))
 }
 
 /// The events of one response, numbered in order.

@@ -144,7 +144,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
     });
     let metrics = Metrics::new(&name, &args.backend)
         .map_err(|e| ServerError::Other(format!("metrics: {e}")))?;
-    let app = Arc::new(App::new(settings, auth, metrics));
+    let app = Arc::new(App::new(settings, auth, metrics, args.max_connections));
 
     let addr = format!("{}:{}", args.host, args.port);
     let listener = TcpListener::bind(&addr)
@@ -163,7 +163,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
     tracing::info!(addr = %local.map_or(addr.clone(), |a| a.to_string()), model = %model.display(), "listening; loading the model");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let conns = Arc::new(Semaphore::new(args.max_connections.max(1)));
+    let conns = app.conn_slots.clone();
     let acceptor = tokio::spawn(accept(
         listener,
         app.clone(),

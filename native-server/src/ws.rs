@@ -76,6 +76,13 @@ pub async fn upgrade(
             return e.into_response();
         }
     };
+    // The upgraded connection keeps a slot of --max-connections for its life.
+    let Ok(slot) = app.conn_slots.clone().try_acquire_owned() else {
+        let e =
+            ApiError::new(ErrorCode::ServerOverloaded, "too many open connections").retry_after(1);
+        app.metrics.requests.with_label_values(&["ws", "503", &tenant.name]).inc();
+        return e.into_response();
+    };
     app.metrics.requests.with_label_values(&["ws", "101", &tenant.name]).inc();
     let max = app.settings.max_body;
     ws.protocols([WS_PROTOCOL])
@@ -86,7 +93,10 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| connection(app, tenant, socket))
+        .on_upgrade(move |socket| async move {
+            connection(app, tenant, socket).await;
+            drop(slot);
+        })
         .into_response()
 }
 
@@ -136,8 +146,16 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
         loop {
             tokio::select! {
                 m = socket.recv() => {
-                    let Some(Ok(m)) = m else { break 'conn None };
-                    idle.as_mut().reset(tokio::time::Instant::now() + s.ws_idle_timeout);
+                    let m = match m {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) if e.to_string().contains("too long") => {
+                            break 'conn Some(close_frame(close::TOO_BIG, "a message over the size limit"));
+                        }
+                        _ => break 'conn None,
+                    };
+                    if matches!(m, Message::Text(_) | Message::Binary(_)) {
+                        idle.as_mut().reset(tokio::time::Instant::now() + s.ws_idle_timeout);
+                    }
                     match m {
                         Message::Text(t) => {
                             let reply = on_text(&app, &tenant, t.as_bytes(), &in_flight, &out_tx, &slow_tx, draining);
@@ -159,7 +177,8 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
                         Message::Binary(_) => {
                             break 'conn Some(close_frame(close::UNSUPPORTED_DATA, "binary frames are not part of realm.v1 (JSON text frames)"));
                         }
-                        Message::Close(_) => break 'conn None,
+                        // Answered with a close frame (the handshake completes).
+                        Message::Close(_) => break 'conn Some(Message::Close(None)),
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
@@ -173,7 +192,11 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
                     break 'conn Some(close_frame(close::SLOW_CONSUMER, "the client reads too slowly (its outgoing queue is full)"));
                 }
                 () = &mut idle => {
-                    break 'conn Some(close_frame(close::IDLE_TIMEOUT, "idle timeout"));
+                    // Idle means no requests running and nothing from the client.
+                    if lock(&in_flight).is_empty() {
+                        break 'conn Some(close_frame(close::IDLE_TIMEOUT, "idle timeout"));
+                    }
+                    idle.as_mut().reset(tokio::time::Instant::now() + s.ws_idle_timeout);
                 }
                 _ = ping.tick() => {
                     if send(&mut socket, Message::Ping(Vec::new().into())).await.is_err() { break 'conn None }
@@ -193,7 +216,18 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
         }
     };
     if let Some(c) = closing {
-        let _ = send(&mut socket, c).await;
+        let initiated = !matches!(&c, Message::Close(None));
+        if send(&mut socket, c).await.is_ok() && initiated {
+            // Wait (briefly) for the client's close frame, so the handshake completes.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(m)) = socket.recv().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
     }
     // Whatever still runs is cancelled: the request tasks end when their queue closes.
     for (_, c) in lock(&in_flight).drain() {
@@ -254,8 +288,13 @@ fn on_text(
             .inc()
     };
     match started {
-        Err(e) => {
+        Err(mut e) => {
             status(e.code.status());
+            if let Some(p) =
+                e.param.as_mut().filter(|p| !p.starts_with("request") && p.as_str() != "id")
+            {
+                *p = format!("request.{p}");
+            }
             Ok(Some(ServerMessage::Error(e.ws(Some(id)))))
         }
         Ok((job, per_prompt)) => {

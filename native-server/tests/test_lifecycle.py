@@ -165,8 +165,11 @@ def test_a_non_streaming_client_that_gives_up_frees_its_sequence(server):
     t0 = time.time()
     while server.metrics()["realm_num_requests_running"] != 0 and time.time() - t0 < 5:
         time.sleep(0.02)
-    # Within a step or two (the issue allows 100 ms; llama.cpp's own test allows 2 s).
-    assert time.time() - t0 < 1.0
+    # Within a step or two: the goal is 100 ms (llama.cpp's own test allows 2 s); the bound
+    # here leaves room for a loaded CI machine and the metrics polling.
+    took = time.time() - t0
+    print(f"a non-streaming client that gave up: freed after {took * 1000:.0f} ms")
+    assert took < 0.5
     assert server.metrics()["realm_kv_cache_usage_perc"] == 0
 
 
@@ -207,5 +210,51 @@ def test_wgpu_backend_serves_the_same_api():
             if c.choices
         )
         assert text
+    finally:
+        assert s.stop() == 0, s.logs()
+
+
+def test_a_full_queue_is_503_with_retry_after_and_cors_is_off_by_default():
+    s = Server(["--api-key", KEY, "--max-running", "1", "--max-waiting", "1"], "realm-server-queue")
+    try:
+        s.wait_ready()
+        client = openai.OpenAI(base_url=s.url + "/v1", api_key=KEY, max_retries=0, timeout=120)
+        statuses = []
+
+        def ask(i):
+            try:
+                client.chat.completions.create(model=MODEL_ID, messages=MSG, max_tokens=48, temperature=0)
+                statuses.append(200)
+            except openai.APIStatusError as e:
+                statuses.append(e.status_code)
+                assert e.status_code == 503 and int(e.response.headers["retry-after"]) >= 1
+                assert e.body["code"] == "server_overloaded"
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert sorted(set(statuses)) == [200, 503], statuses
+        # CORS is off unless --cors-origin is given; every answer carries a request id.
+        req = urllib.request.Request(s.url + "/health", headers={"Origin": "http://evil.example", "X-Request-Id": "abc-123"})
+        with urllib.request.urlopen(req) as r:
+            assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
+            assert r.headers["x-request-id"] == "abc-123"
+    finally:
+        assert s.stop() == 0, s.logs()
+
+
+def test_cors_when_asked():
+    s = Server(["--cors-origin", "http://app.example"], "realm-server-cors")
+    try:
+        s.wait_ready()
+        req = urllib.request.Request(
+            s.url + "/v1/chat/completions", method="OPTIONS",
+            headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization,content-type"},
+        )
+        with urllib.request.urlopen(req) as r:
+            assert r.headers["access-control-allow-origin"] == "http://app.example"
     finally:
         assert s.stop() == 0, s.logs()

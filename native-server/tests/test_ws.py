@@ -78,7 +78,7 @@ def test_bad_messages_get_errors_and_the_connection_lives(server):
         assert e["type"] == "error" and e["code"] == "invalid_request" and "id" not in e
         ws.send(json.dumps({"type": "chat", "id": "t", "request": {"messages": [], "max_tokens": 2}}))
         e = recv(ws)
-        assert e["type"] == "error" and e["id"] == "t" and e["param"] == "messages"
+        assert e["type"] == "error" and e["id"] == "t" and e["param"] == "request.messages"
         ws.send(json.dumps({"type": "chat", "id": "t", "request": {"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}}))
         e = recv(ws)
         assert e["code"] == "invalid_request" and e["param"] == "request.temperature"

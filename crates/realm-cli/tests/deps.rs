@@ -32,6 +32,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("realm-shaders", &[]),
     ("realm-backend-wgpu", &["realm-core", "realm-quant", "realm-shaders"]),
     ("realm-wasm", &["realm-runtime"]),
+    // The wire types depend on nothing of Realm; the server only on the engine and them.
+    ("realm-protocol", &[]),
+    ("realm-server", &["realm-runtime", "realm-protocol"]),
 ];
 
 #[test]
