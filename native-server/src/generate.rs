@@ -207,6 +207,105 @@ pub fn prompt_param(e: ApiError, param: &str) -> ApiError {
     }
 }
 
+/// What the two generating endpoints (chat and completions) differ in, over HTTP and the
+/// WebSocket alike.
+pub trait GenRequest: serde::de::DeserializeOwned {
+    /// Chat (`chat.completion` objects) or completions (`text_completion`).
+    const CHAT: bool;
+    /// The metrics' endpoint label and the id prefix.
+    const ENDPOINT: &'static str;
+    const ID_PREFIX: &'static str;
+    /// The field a context-length error names.
+    const PROMPT_PARAM: &'static str;
+    /// Every check, then the choices (`n` per prompt).
+    fn choices(
+        &self,
+        ready: &Ready,
+        tenant: &Tenant,
+        limits: &realm_protocol::Limits,
+    ) -> Result<Vec<Choice>, ApiError>;
+    fn n(&self) -> u32;
+    fn stream(&self) -> bool;
+    fn include_usage(&self) -> bool;
+    /// The prompt, for `--log-content`.
+    fn content(&self) -> String;
+}
+
+impl GenRequest for ChatCompletionRequest {
+    const CHAT: bool = true;
+    const ENDPOINT: &'static str = "chat_completions";
+    const ID_PREFIX: &'static str = "chatcmpl";
+    const PROMPT_PARAM: &'static str = "messages";
+
+    fn choices(
+        &self,
+        ready: &Ready,
+        tenant: &Tenant,
+        limits: &realm_protocol::Limits,
+    ) -> Result<Vec<Choice>, ApiError> {
+        self.check(limits)?;
+        check_model(ready, tenant, self.model.as_deref())?;
+        chat_choices(ready, tenant, self)
+    }
+    fn n(&self) -> u32 {
+        self.n.unwrap_or(1)
+    }
+    fn stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+    fn include_usage(&self) -> bool {
+        self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)
+    }
+    fn content(&self) -> String {
+        format!("{:?}", self.messages)
+    }
+}
+
+impl GenRequest for CompletionRequest {
+    const CHAT: bool = false;
+    const ENDPOINT: &'static str = "completions";
+    const ID_PREFIX: &'static str = "cmpl";
+    const PROMPT_PARAM: &'static str = "prompt";
+
+    fn choices(
+        &self,
+        ready: &Ready,
+        tenant: &Tenant,
+        limits: &realm_protocol::Limits,
+    ) -> Result<Vec<Choice>, ApiError> {
+        self.check(limits)?;
+        check_model(ready, tenant, self.model.as_deref())?;
+        completion_choices(ready, tenant, self)
+    }
+    fn n(&self) -> u32 {
+        self.n.unwrap_or(1)
+    }
+    fn stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+    fn include_usage(&self) -> bool {
+        self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)
+    }
+    fn content(&self) -> String {
+        format!("{:?}", self.prompt)
+    }
+}
+
+/// Checks `req` and starts its choices: the generation and the choices per prompt.
+pub fn start_request<R: GenRequest>(
+    app: &Arc<App>,
+    ready: &Ready,
+    tenant: &Arc<Tenant>,
+    req: &R,
+) -> Result<Generation, ApiError> {
+    let choices = req.choices(ready, tenant, &app.settings.limits)?;
+    if app.settings.log_content {
+        tracing::info!(endpoint = R::ENDPOINT, prompt = %req.content(), "request content");
+    }
+    Generation::start(app, ready, tenant.clone(), choices)
+        .map_err(|e| prompt_param(e, R::PROMPT_PARAM))
+}
+
 /// A request's choices running in the engine: their events, merged, in order per choice.
 pub struct Generation {
     rx: mpsc::Receiver<(u32, SeqEvent)>,

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::{App, Phase, Ready};
 use crate::error::ApiError;
-use crate::generate::{self, Generation};
+use crate::generate::{self, GenRequest, Generation};
 
 /// The loaded model, or 503 while loading or draining.
 pub fn ready(app: &App) -> Result<&Ready, ApiError> {
@@ -257,62 +257,35 @@ struct Shape {
 }
 
 pub async fn chat(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let mut tenant = String::from("unknown");
-    let r = async {
-        let t = app.auth.tenant(&headers)?;
-        tenant = t.name.clone();
-        let ready = ready(&app)?;
-        let req: ChatCompletionRequest = read_json(&app, &headers, body).await?;
-        req.check(&app.settings.limits)?;
-        generate::check_model(ready, &t, req.model.as_deref())?;
-        let choices = generate::chat_choices(ready, &t, &req)?;
-        if app.settings.log_content {
-            tracing::info!(messages = ?req.messages, "chat request");
-        }
-        let job = Generation::start(&app, ready, t, choices)?;
-        let shape = Shape {
-            id: generate::request_id("chatcmpl"),
-            model: ready.names[0].clone(),
-            created: now_unix(),
-            chat: true,
-            per_prompt: req.n.unwrap_or(1),
-            include_usage: req.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true),
-            tokenizer: ready.scheduler.tokenizer().clone(),
-        };
-        Ok(respond(job, shape, req.stream == Some(true), app.settings.log_content).await)
-    };
-    let r = r.await;
-    answer(&app, "chat_completions", &tenant, r)
+    generation::<ChatCompletionRequest>(app, headers, body).await
 }
 
 pub async fn completions(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    generation::<CompletionRequest>(app, headers, body).await
+}
+
+/// Chat or completions: auth, body, checks, the engine, then SSE or a whole answer.
+async fn generation<R: GenRequest>(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
     let mut tenant = String::from("unknown");
     let r = async {
         let t = app.auth.tenant(&headers)?;
         tenant = t.name.clone();
         let ready = ready(&app)?;
-        let req: CompletionRequest = read_json(&app, &headers, body).await?;
-        req.check(&app.settings.limits)?;
-        generate::check_model(ready, &t, req.model.as_deref())?;
-        let choices = generate::completion_choices(ready, &t, &req)?;
-        if app.settings.log_content {
-            tracing::info!(prompt = ?req.prompt, "completion request");
-        }
-        let job = Generation::start(&app, ready, t, choices)
-            .map_err(|e| generate::prompt_param(e, "prompt"))?;
+        let req: R = read_json(&app, &headers, body).await?;
+        let job = generate::start_request(&app, ready, &t, &req)?;
         let shape = Shape {
-            id: generate::request_id("cmpl"),
+            id: generate::request_id(R::ID_PREFIX),
             model: ready.names[0].clone(),
             created: now_unix(),
-            chat: false,
-            per_prompt: req.n.unwrap_or(1),
-            include_usage: req.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true),
+            chat: R::CHAT,
+            per_prompt: req.n(),
+            include_usage: req.include_usage(),
             tokenizer: ready.scheduler.tokenizer().clone(),
         };
-        Ok(respond(job, shape, req.stream == Some(true), app.settings.log_content).await)
+        Ok(respond(job, shape, req.stream(), app.settings.log_content).await)
     };
     let r = r.await;
-    answer(&app, "completions", &tenant, r)
+    answer(&app, R::ENDPOINT, &tenant, r)
 }
 
 async fn respond(job: Generation, shape: Shape, stream: bool, log_content: bool) -> Response {

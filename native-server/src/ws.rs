@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::auth::Tenant;
 use crate::error::ApiError;
-use crate::generate::{self, Canceller, Generation};
+use crate::generate::{self, Canceller, GenRequest, Generation};
 use crate::http::{parse_json, ready, usage, wire_logprob};
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,20 +264,11 @@ fn on_text(
             return Ok(None);
         }
         ClientMessage::Chat { id, request } => {
-            let r = start(app, tenant, in_flight, &id, draining, |ready, t| {
-                request.check(&app.settings.limits)?;
-                generate::check_model(ready, t, request.model.as_deref())?;
-                generate::chat_choices(ready, t, &request).map(|c| (c, request.n.unwrap_or(1)))
-            });
+            let r = start(app, tenant, in_flight, &id, draining, &request);
             (id, r)
         }
         ClientMessage::Complete { id, request } => {
-            let r = start(app, tenant, in_flight, &id, draining, |ready, t| {
-                request.check(&app.settings.limits)?;
-                generate::check_model(ready, t, request.model.as_deref())?;
-                generate::completion_choices(ready, t, &request)
-                    .map(|c| (c, request.n.unwrap_or(1)))
-            });
+            let r = start(app, tenant, in_flight, &id, draining, &request);
             (id, r)
         }
     };
@@ -369,15 +360,13 @@ fn read_message(bytes: &[u8]) -> Result<ClientMessage, (Option<String>, ApiError
     })
 }
 
-type Choices = (Vec<generate::Choice>, u32);
-
-fn start(
+fn start<R: GenRequest>(
     app: &Arc<App>,
     tenant: &Arc<Tenant>,
     in_flight: &InFlight,
     id: &str,
     draining: bool,
-    choices: impl FnOnce(&crate::app::Ready, &Tenant) -> Result<Choices, ApiError>,
+    req: &R,
 ) -> Result<(Generation, u32), ApiError> {
     if draining {
         return Err(
@@ -401,10 +390,9 @@ fn start(
             .retry_after(1));
         }
     }
-    let (c, per_prompt) = choices(ready, tenant)?;
-    let job = Generation::start(app, ready, tenant.clone(), c)?;
+    let job = generate::start_request(app, ready, tenant, req)?;
     lock(in_flight).insert(id.to_string(), job.canceller());
-    Ok((job, per_prompt))
+    Ok((job, req.n()))
 }
 
 /// One request's events → the connection's outgoing queue.
