@@ -38,6 +38,22 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
 }
 
+/// A connection's slot of `--max-connections`, in each of its requests' extensions: a
+/// WebSocket upgrade takes it over, so the upgraded connection keeps it for its life.
+#[derive(Clone)]
+pub struct ConnSlot(pub Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl ConnSlot {
+    /// The slot, for an upgraded WebSocket: this connection's own, else a free one.
+    pub fn take_or_acquire(
+        slot: Option<&ConnSlot>,
+        app: &App,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let own = slot.and_then(|s| s.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+        own.or_else(|| app.conn_slots.clone().try_acquire_owned().ok())
+    }
+}
+
 /// The model once loaded.
 pub struct Ready {
     pub scheduler: Scheduler,
@@ -147,6 +163,11 @@ pub fn router(app: Arc<App>) -> Router {
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
                     header::HeaderName::from_static("x-api-key"),
+                    header::HeaderName::from_static("x-request-id"),
+                ])
+                .expose_headers([
+                    header::HeaderName::from_static("x-request-id"),
+                    header::RETRY_AFTER,
                 ]),
         );
     }

@@ -22,7 +22,7 @@ pub struct Args {
     pub host: String,
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// cpu, wgpu, or auto.
+    /// cpu, cpu-scalar (the reference kernels) or wgpu.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// CPU threads (0: every core).
@@ -71,12 +71,14 @@ pub struct Args {
     /// Open connections at most (HTTP and WebSocket); more wait in the listen queue.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
-    /// Seconds a client may take to send a request's headers, and its body.
+    /// Seconds a client may take to send a request's headers.
     #[arg(long, default_value_t = 10)]
     pub header_timeout: u64,
+    /// Seconds a client may take to send a request's body.
     #[arg(long, default_value_t = 30)]
     pub body_timeout: u64,
-    /// Seconds a WebSocket may stay silent (no frame from the client) before it is closed.
+    /// Seconds a WebSocket may stay idle (no message either way, no request running) before
+    /// it is closed (4002).
     #[arg(long, default_value_t = 300)]
     pub ws_idle_timeout: u64,
     /// Requests one WebSocket connection may have in flight.

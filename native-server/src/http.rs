@@ -94,7 +94,12 @@ fn record(app: &App, endpoint: &str, tenant: &str, r: Response) -> Response {
     r
 }
 
-fn answer(app: &App, endpoint: &str, tenant: &str, r: Result<Response, ApiError>) -> Response {
+pub(crate) fn answer(
+    app: &App,
+    endpoint: &str,
+    tenant: &str,
+    r: Result<Response, ApiError>,
+) -> Response {
     let r = match r {
         Ok(r) => r,
         Err(e) => {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use realm_protocol::ws::close;
 use realm_protocol::{
     ChatCompletionRequest, ErrorCode, IncompleteDetails, InputTokensDetails, OutputMessage,
     OutputText, OutputTokensDetails, ResponseInput, ResponseObject, ResponseRequest, ResponseUsage,
@@ -18,7 +19,7 @@ use realm_protocol::{
 use realm_runtime::{ChatMessage, Completion, FinishReason, RequestOptions, SeqEvent};
 use serde_json::{Value, json};
 
-use crate::app::{App, Ready};
+use crate::app::{App, ConnSlot, Ready};
 use crate::auth::Tenant;
 use crate::error::ApiError;
 use crate::generate::{self, Choice, Generation};
@@ -243,6 +244,7 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     let r = async {
         let tenant = app.auth.tenant(&headers)?;
         tenant_name = tenant.name.clone();
+        ready(&app)?;
         let req: ResponseRequest = read_json(&app, &headers, body).await?;
         let job = start(&app, &tenant, &req)?;
         let stream = req.stream == Some(true);
@@ -289,18 +291,13 @@ pub async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         }
     };
     let r = r.await;
-    let r = r.unwrap_or_else(IntoResponse::into_response);
-    let status = r.status().as_u16().to_string();
-    app.metrics
-        .requests
-        .with_label_values(&["responses", status.as_str(), tenant_name.as_str()])
-        .inc();
-    r
+    crate::http::answer(&app, "responses", &tenant_name, r)
 }
 
 /// `GET /v1/responses` with a WebSocket upgrade: the Responses API's WebSocket mode.
 pub async fn websocket(
     State(app): State<Arc<App>>,
+    slot: Option<axum::Extension<ConnSlot>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -315,41 +312,58 @@ pub async fn websocket(
         })?;
         Ok((tenant, ws))
     })();
-    match r {
-        Err(e) => e.into_response(),
-        Ok((tenant, ws)) => {
-            app.metrics.requests.with_label_values(&["responses_ws", "101", &tenant.name]).inc();
-            let max = app.settings.max_body;
-            ws.max_message_size(max)
-                .read_buffer_size(8 << 10)
-                .write_buffer_size(8 << 10)
-                .max_write_buffer_size(1 << 20)
-                .on_upgrade(move |socket| ws_connection(app, tenant, socket))
-                .into_response()
-        }
-    }
+    let (tenant, ws) = match r {
+        Err(e) => return crate::http::answer(&app, "responses_ws", "unknown", Err(e)),
+        Ok(v) => v,
+    };
+    // The upgraded connection keeps a slot of --max-connections for its life.
+    let Some(slot) = ConnSlot::take_or_acquire(slot.as_deref(), &app) else {
+        let e =
+            ApiError::new(ErrorCode::ServerOverloaded, "too many open connections").retry_after(1);
+        return crate::http::answer(&app, "responses_ws", &tenant.name, Err(e));
+    };
+    app.metrics.requests.with_label_values(&["responses_ws", "101", &tenant.name]).inc();
+    let max = app.settings.max_body;
+    ws.max_message_size(max)
+        .read_buffer_size(8 << 10)
+        .write_buffer_size(8 << 10)
+        .max_write_buffer_size(1 << 20)
+        .on_upgrade(move |socket| async move {
+            ws_connection(app, tenant, socket).await;
+            drop(slot);
+        })
+        .into_response()
 }
 
 async fn ws_connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
     let conns = app.metrics.connections.with_label_values(&["responses_ws"]);
     conns.inc();
     let idle = app.settings.ws_idle_timeout;
-    loop {
-        let m = match tokio::time::timeout(idle, socket.recv()).await {
-            Ok(Some(Ok(m))) => m,
-            _ => break,
+    let mut drain = app.drain.subscribe();
+    let frame =
+        |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    // Between responses: the next message, or why the connection ends (the frame to close with).
+    let closing = loop {
+        if *drain.borrow() {
+            break Some(frame(close::GOING_AWAY, "the server is shutting down"));
+        }
+        let m = tokio::select! {
+            r = tokio::time::timeout(idle, socket.recv()) => match r {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) if e.to_string().contains("too long") => {
+                    break Some(frame(close::TOO_BIG, "a message over the size limit"));
+                }
+                Err(_) => break Some(frame(close::IDLE_TIMEOUT, "idle timeout")),
+                _ => break None,
+            },
+            _ = drain.changed() => continue,
         };
         let text = match m {
             Message::Text(t) => t,
-            Message::Close(_) => break,
+            // Answered with a close frame (the handshake completes).
+            Message::Close(_) => break Some(Message::Close(None)),
             Message::Binary(_) => {
-                let _ = socket
-                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                        code: realm_protocol::ws::close::UNSUPPORTED_DATA,
-                        reason: "JSON text frames only".into(),
-                    })))
-                    .await;
-                break;
+                break Some(frame(close::UNSUPPORTED_DATA, "JSON text frames only"));
             }
             _ => continue,
         };
@@ -370,7 +384,7 @@ async fn ws_connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket
             Err(e) => {
                 let v = ev.error(&e);
                 if socket.send(Message::Text(v.to_string().into())).await.is_err() {
-                    break;
+                    break None;
                 }
                 continue;
             }
@@ -403,8 +417,11 @@ async fn ws_connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket
         }
         drop(task);
         if gone {
-            break;
+            break None;
         }
+    };
+    if let Some(c) = closing {
+        crate::ws::close_socket(&mut socket, c).await;
     }
     conns.dec();
 }

@@ -21,7 +21,7 @@ use realm_runtime::{
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::app::{App, Phase, Ready, Settings};
+use crate::app::{App, ConnSlot, Phase, Ready, Settings};
 use crate::auth::Auth;
 use crate::config::{Args, ConfigError, ConfigFile, parse_size};
 use crate::metrics::Metrics;
@@ -65,7 +65,8 @@ fn scheduler_config(args: &Args, engine: &Engine) -> Result<SchedulerConfig, Con
         max_running: args.max_running,
         max_waiting: args.max_waiting,
         max_batch_tokens: args.max_batch_tokens.max(args.max_running),
-        max_seq_len: args.ctx_size.unwrap_or(0),
+        // Never past the context the model was trained for (0: exactly that).
+        max_seq_len: args.ctx_size.unwrap_or(0).min(engine.n_ctx_train()),
         ..d
     })
 }
@@ -259,8 +260,16 @@ async fn accept(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(router.clone());
-        let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+        let slot = ConnSlot(Arc::new(std::sync::Mutex::new(Some(permit))));
+        let (router, req_slot) = (router.clone(), slot.clone());
+        let svc =
+            tower::service_fn(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(req_slot.clone());
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+        let conn = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .with_upgrades();
         let mut stop = stop.clone();
         let gauge = app.metrics.connections.with_label_values(&["http"]);
         tokio::spawn(async move {
@@ -274,7 +283,8 @@ async fn accept(
                 }
             }
             gauge.dec();
-            drop(permit);
+            // The slot goes back unless an upgraded WebSocket took it over.
+            drop(slot);
         });
     }
 }

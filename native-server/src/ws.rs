@@ -20,7 +20,7 @@ use realm_runtime::{Completion, SeqEvent};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::app::App;
+use crate::app::{App, ConnSlot};
 use crate::auth::Tenant;
 use crate::error::ApiError;
 use crate::generate::{self, Canceller, GenRequest, Generation};
@@ -46,6 +46,7 @@ const MAX_BAD: u32 = 8;
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
+    slot: Option<axum::Extension<ConnSlot>>,
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -77,7 +78,7 @@ pub async fn upgrade(
         }
     };
     // The upgraded connection keeps a slot of --max-connections for its life.
-    let Ok(slot) = app.conn_slots.clone().try_acquire_owned() else {
+    let Some(slot) = ConnSlot::take_or_acquire(slot.as_deref(), &app) else {
         let e =
             ApiError::new(ErrorCode::ServerOverloaded, "too many open connections").retry_after(1);
         app.metrics.requests.with_label_values(&["ws", "503", &tenant.name]).inc();
@@ -184,6 +185,7 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
                 }
                 Some(m) = out_rx.recv() => {
                     if send(&mut socket, text(&m)).await.is_err() { break 'conn None }
+                    idle.as_mut().reset(tokio::time::Instant::now() + s.ws_idle_timeout);
                     if draining && lock(&in_flight).is_empty() && out_rx.is_empty() {
                         break 'conn Some(close_frame(close::GOING_AWAY, "the server is shutting down"));
                     }
@@ -216,18 +218,7 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
         }
     };
     if let Some(c) = closing {
-        let initiated = !matches!(&c, Message::Close(None));
-        if send(&mut socket, c).await.is_ok() && initiated {
-            // Wait (briefly) for the client's close frame, so the handshake completes.
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while let Some(Ok(m)) = socket.recv().await {
-                    if matches!(m, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
+        close_socket(&mut socket, c).await;
     }
     // Whatever still runs is cancelled: the request tasks end when their queue closes.
     for (_, c) in lock(&in_flight).drain() {
@@ -235,6 +226,27 @@ async fn connection(app: Arc<App>, tenant: Arc<Tenant>, mut socket: WebSocket) {
     }
     drop(out_rx);
     conns.dec();
+}
+
+/// Ends a connection with `c`: `Close(None)` answers the client's close (the reply tungstenite
+/// queued is flushed); a close frame of ours is sent, then the client's awaited (≤ 2 s), so
+/// the handshake completes either way.
+pub(crate) async fn close_socket(socket: &mut WebSocket, c: Message) {
+    use futures_util::SinkExt;
+    if matches!(c, Message::Close(None)) {
+        let _ = tokio::time::timeout(SEND_TIMEOUT, socket.close()).await;
+        return;
+    }
+    if send(socket, c).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 async fn send(socket: &mut WebSocket, m: Message) -> Result<(), ()> {
@@ -339,7 +351,8 @@ fn read_message(bytes: &[u8]) -> Result<ClientMessage, (Option<String>, ApiError
         v: serde_json::Value,
     ) -> Result<T, (Option<String>, ApiError)> {
         serde_path_to_error::deserialize(v).map_err(|e| {
-            let param = format!("request.{}", e.path());
+            let path = e.path().to_string();
+            let param = if path == "." { "request".to_string() } else { format!("request.{path}") };
             (id.clone(), ApiError::invalid(param.clone(), format!("{param}: {}", e.into_inner())))
         })
     }

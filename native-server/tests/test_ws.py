@@ -14,10 +14,10 @@ from conftest import KEY, MODEL
 MODEL_ID = MODEL.stem
 
 
-def ws_connect(server, key=KEY, **kw):
+def ws_connect(server, key=KEY, open_timeout=30):
     url = server.url.replace("http://", "ws://") + "/v1/ws"
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return connect(url, subprotocols=["realm.v1"], additional_headers=headers, open_timeout=30, **kw)
+    return connect(url, subprotocols=["realm.v1"], additional_headers=headers, open_timeout=open_timeout)
 
 
 def recv(ws):
@@ -107,3 +107,32 @@ def test_wrong_key_and_wrong_subprotocol_are_refused(server):
     # Browsers cannot set headers: the key may come as a query parameter.
     with connect(url + f"?api_key={KEY}", subprotocols=["realm.v1"]) as ws:
         assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+
+
+def test_close_handshakes_complete(server):
+    ws = ws_connect(server)
+    recv(ws)
+    ws.close()
+    # The server answered our close frame (not a dropped connection).
+    assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1000
+
+
+def test_websockets_hold_connection_slots():
+    import contextlib
+
+    from conftest import Server
+
+    s = Server(["--api-key", KEY, "--max-connections", "3"], "realm-server-slots")
+    try:
+        s.wait_ready()
+        with contextlib.ExitStack() as stack:
+            for _ in range(3):
+                recv(stack.enter_context(ws_connect(s)))
+            # Every slot is held by a WebSocket: a fourth connection waits in the listen queue.
+            with pytest.raises(TimeoutError):
+                ws_connect(s, open_timeout=2)
+        # Slots come back when the WebSockets close.
+        with ws_connect(s) as ws:
+            assert recv(ws)["type"] == "hello"
+    finally:
+        assert s.stop() == 0, s.logs()

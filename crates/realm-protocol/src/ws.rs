@@ -40,7 +40,7 @@ pub enum ServerMessage {
     Delta(DeltaMessage),
     /// The request ended: every choice's finish reason, the usage and timings.
     Done(DoneMessage),
-    /// The request failed (`id` set) or a message could not be read (`id` absent).
+    /// The request failed, or a message could not be read (`id` set when the message had one).
     Error(WsError),
     Pong {
         #[serde(default)]
@@ -58,7 +58,8 @@ pub struct Hello {
     pub max_in_flight: u32,
     /// Largest text frame the server reads, in bytes.
     pub max_message_bytes: u64,
-    /// Seconds without any frame from the client before the server closes (4002).
+    /// Seconds without a message either way and with no request running before the server
+    /// closes (4002).
     pub idle_timeout_s: u64,
 }
 
