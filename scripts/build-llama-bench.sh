@@ -2,19 +2,29 @@
 # Build one of llama.cpp's tools, the speed references of BENCHMARKS.md, from the PyPI sdist
 # llama-cpp-python==0.3.36, which vendors llama.cpp 0c1e570. Nothing of it is committed; it is
 # built into the cache directory. Idempotent: prints the binary's path, building only if needed.
-# Usage: scripts/build-llama-bench.sh [TARGET]   (llama-bench by default; llama-batched-bench)
+# Usage: scripts/build-llama-bench.sh [TARGET]   (llama-bench by default; llama-batched-bench,
+# or llama-server, the OpenAI-compatible server that scripts/bench-server.sh loads; it is built
+# without its web UI: LLAMA_BUILD_UI=OFF and LLAMA_USE_PREBUILT_UI=OFF, so nothing is downloaded).
 set -euo pipefail
 CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
 DIR="$CACHE/llama.cpp-0c1e570"
 TARGET="${1:-llama-bench}"
 case "$TARGET" in
-  llama-bench|llama-batched-bench) ;;
-  *) echo "unknown target $TARGET (llama-bench or llama-batched-bench)" >&2; exit 2 ;;
+  llama-bench|llama-batched-bench|llama-server) ;;
+  *) echo "unknown target $TARGET (llama-bench, llama-batched-bench or llama-server)" >&2; exit 2 ;;
 esac
 BIN="$DIR/build/bin/$TARGET"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
-# Another target built already: configure and sources are there, build only this one.
+CONFIG=(-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON
+  -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+  -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF)
+# Another target built already: configure and sources are there, build only this one. A build
+# directory configured before llama-server was a target (LLAMA_BUILD_SERVER=OFF) is configured
+# again with it; that adds targets and leaves the ones built untouched.
 if [ -f "$DIR/build/CMakeCache.txt" ]; then
+  if [ "$TARGET" = llama-server ] && ! grep -q '^LLAMA_BUILD_SERVER:BOOL=ON$' "$DIR/build/CMakeCache.txt"; then
+    cmake -S "$DIR" -B "$DIR/build" "${CONFIG[@]}" >&2
+  fi
   cmake --build "$DIR/build" --target "$TARGET" -j "$(nproc)" >&2
   echo "$BIN"
   exit 0
@@ -37,8 +47,6 @@ fi
 rm -rf "$DIR.tmp" && mkdir -p "$DIR.tmp"
 tar -xzf "$SDIST" -C "$DIR.tmp" --strip-components=1
 rm -rf "$DIR" && mv "$DIR.tmp/vendor/llama.cpp" "$DIR" && rm -rf "$DIR.tmp"
-cmake -S "$DIR" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_OPENSSL=OFF \
-  -DLLAMA_CURL=OFF >&2
+cmake -S "$DIR" -B "$DIR/build" "${CONFIG[@]}" >&2
 cmake --build "$DIR/build" --target "$TARGET" -j "$(nproc)" >&2
 echo "$BIN"
