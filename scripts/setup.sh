@@ -52,19 +52,21 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   apt_get update -qq && apt_get install -y -qq --no-install-recommends prometheus
 fi
 
-# The server tests' Python packages (the official `openai` client, pytest, websockets), pinned
-# in native-server/tests/requirements.txt, in a venv in the cache (remade when the pins change).
+# The Python packages of the server's and the Python client's tests (the official `openai`
+# client, pytest, websockets, schemathesis, httpx2, build), pinned in
+# native-server/tests/requirements.txt and clients/python/requirements-test.txt, in one venv
+# in the cache (remade when a pin changes).
 CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
 VENV="$CACHE/venv"
-REQ=native-server/tests/requirements.txt
-if ! cmp -s "$REQ" "$VENV/requirements.txt" 2>/dev/null; then
-  log "making the Python venv of the server tests at $VENV"
+REQS=(native-server/tests/requirements.txt clients/python/requirements-test.txt)
+if ! cat "${REQS[@]}" | cmp -s - "$VENV/requirements.txt" 2>/dev/null; then
+  log "making the Python venv of the server and client tests at $VENV"
   if ! python3 -m venv --clear "$VENV" 2>/dev/null; then
     apt_get update -qq && apt_get install -y -qq python3-venv
     python3 -m venv --clear "$VENV"
   fi
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQ"
-  cp "$REQ" "$VENV/requirements.txt"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${REQS[@]/#/-r}"
+  cat "${REQS[@]}" > "$VENV/requirements.txt"
 fi
 
 log "models: $(scripts/fetch-models.sh)"
