@@ -69,4 +69,12 @@ if ! cat "${REQS[@]}" | cmp -s - "$VENV/requirements.txt" 2>/dev/null; then
   cat "${REQS[@]}" > "$VENV/requirements.txt"
 fi
 
+# Go (Debian's golang-go) and gorilla/websocket's source (golang-github-gorilla-websocket-dev) for
+# the Go client (clients/go), built offline: its go.mod replaces the module with
+# /usr/share/gocode/src/github.com/gorilla/websocket; there is no Go module proxy here.
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/gorilla/websocket ]; then
+  log "installing golang-go golang-github-gorilla-websocket-dev (for the Go client's tests)"
+  apt_get update -qq && apt_get install -y -qq --no-install-recommends golang-go golang-github-gorilla-websocket-dev
+fi
+
 log "models: $(scripts/fetch-models.sh)"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The Go client's checks: go vet and go test, offline (no Go module proxy; gorilla/websocket from
+# Debian's golang-github-gorilla-websocket-dev, see go.mod). The tests start realm-server
+# themselves: REALM_SERVER_BIN (default target/debug/realm-server), REALM_MODEL.
+set -euo pipefail
+cd "$(dirname "$0")"
+CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
+export GOPROXY=off GOFLAGS=-mod=mod GOSUMDB=off GOTOOLCHAIN=local
+export GOCACHE="$CACHE/go/cache" GOPATH="$CACHE/go/path"
+mkdir -p "$GOCACHE" "$GOPATH"
+go vet ./...
+go test -count=1 -timeout 300s "$@" ./...
