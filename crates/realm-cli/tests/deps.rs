@@ -35,6 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The wire types depend on nothing of Realm; the server only on the engine and them.
     ("realm-protocol", &[]),
     ("realm-server", &["realm-runtime", "realm-protocol"]),
+    ("realm-client", &["realm-protocol"]),
 ];
 
 #[test]
