@@ -77,4 +77,12 @@ if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/go
   apt_get update -qq && apt_get install -y -qq --no-install-recommends golang-go golang-github-gorilla-websocket-dev
 fi
 
+# Java 17 and Debian's jars for the Java client (clients/java): gson, JUnit 5 (its console
+# launcher runs the tests), hamcrest. No Maven Central here: clients/java/test.sh uses plain javac.
+if ! command -v javac >/dev/null 2>&1 || [ ! -f /usr/share/java/gson.jar ] \
+    || [ ! -f /usr/share/java/junit-platform-console-standalone.jar ]; then
+  log "installing openjdk-17-jdk-headless libgoogle-gson-java junit5 libhamcrest-java (for the Java client's tests)"
+  apt_get update -qq && apt_get install -y -qq --no-install-recommends openjdk-17-jdk-headless libgoogle-gson-java junit5 libhamcrest-java
+fi
+
 log "models: $(scripts/fetch-models.sh)"
