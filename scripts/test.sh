@@ -58,7 +58,7 @@ cargo test --workspace --locked
 step "server tests: realm-server on the real model, driven by the official openai client (scripts/test-server.sh)"
 scripts/test-server.sh
 
-step "client tests: the Python client against realm-server (scripts/test-clients.sh, clients/SCENARIOS.md)"
+step "client tests: the Python, Go, Rust and Java clients against realm-server (scripts/test-clients.sh, clients/SCENARIOS.md)"
 scripts/test-clients.sh
 
 step "browser tests: realm-web on the wasm engine in headless Chromium (scripts/test-web.sh)"
