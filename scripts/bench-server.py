@@ -217,6 +217,13 @@ async def one_request(conn, prompt, out_tokens):
                 rec["chunk_tokens"] += 1
         if d.get("usage"):
             rec["usage"] = d["usage"]
+        # The server's own decode speed (llama-server: a `timings` object; realm: a list with
+        # one entry per choice): the engine's speed without the client's share of the CPU.
+        tm = d.get("timings")
+        if isinstance(tm, list):
+            tm = tm[0] if tm else None
+        if isinstance(tm, dict) and tm.get("predicted_per_second"):
+            rec["server_decode_tps"] = tm["predicted_per_second"]
 
     sse = Sse(on_event)
     try:
@@ -294,6 +301,7 @@ def summarize(records, wall):
             decode.append((r["out_tokens"] - 1) / (ts[-1] - ts[0]))
     out = sum(r["out_tokens"] for r in ok)
     cached = [r["cached_tokens"] for r in ok if r.get("cached_tokens") is not None]
+    server_decode = [r["server_decode_tps"] for r in ok if r.get("server_decode_tps")]
     return {
         "requests": len(records),
         "completed": len(ok),
@@ -306,6 +314,7 @@ def summarize(records, wall):
         "ttft_ms": ttft,
         "itl_ms": itl,
         "decode_tok_s": decode,
+        "server_decode_tok_s": server_decode,
         "cached_tokens_mean": sum(cached) / len(cached) if cached else None,
     }
 
@@ -491,6 +500,7 @@ async def main():
                     "ttft_ms": stats(pool("ttft_ms")),
                     "itl_ms": stats(pool("itl_ms")),
                     "decode_tok_s_per_request": stats(pool("decode_tok_s")),
+                    "server_decode_tok_s_per_request": stats(pool("server_decode_tok_s")),
                     "cached_tokens_mean": median([r["cached_tokens_mean"] for r in sel
                                                   if r["cached_tokens_mean"] is not None]),
                     "load1_before": median([r["load1_before"] for r in sel]),
@@ -502,16 +512,17 @@ async def main():
     lines = []
     lines.append(f"### Fixed length: IN={a.n_in} OUT={a.out}, closed loop "
                  f"({a.rounds} round(s); tok/s: median over rounds; percentiles: all rounds pooled)\n")
-    lines.append("| server | C | ok/sent | err | agg tok/s | decode tok/s/req p50 | TTFT p50 ms | TTFT p99 ms "
-                 "| ITL p50 ms | ITL p99 ms | cached | load1 |")
-    lines.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    lines.append("| server | C | ok/sent | err | agg tok/s | decode tok/s/req p50 | server-reported decode p50 "
+                 "| TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | cached | load1 |")
+    lines.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for c in concs:
         for name, _ in servers:
             s = get("fixed", c, name)
             if s:
                 lines.append(
                     f"| {name} | {c} | {s['completed']}/{s['requests']} | {s['errors']} | {fmt(s['agg_tok_s'])} "
-                    f"| {fmt(s['decode_tok_s_per_request']['p50'])} | {fmt(s['ttft_ms']['p50'], 0)} "
+                    f"| {fmt(s['decode_tok_s_per_request']['p50'])} "
+                    f"| {fmt(s['server_decode_tok_s_per_request']['p50'])} | {fmt(s['ttft_ms']['p50'], 0)} "
                     f"| {fmt(s['ttft_ms']['p99'], 0)} | {fmt(s['itl_ms']['p50'], 1)} | {fmt(s['itl_ms']['p99'], 1)} "
                     f"| {fmt(s['cached_tokens_mean'], 0)} | {s['load1_before']:.2f} |")
     if sconcs:
@@ -537,6 +548,8 @@ async def main():
     if r1 and a.single_stream_tgs:
         goals["c1_agg_vs_single_stream"] = r1["agg_tok_s"] / a.single_stream_tgs
         goals["c1_decode_vs_single_stream"] = (r1["decode_tok_s_per_request"]["p50"] or 0) / a.single_stream_tgs
+        goals["c1_server_decode_vs_single_stream"] = (
+            (r1["server_decode_tok_s_per_request"]["p50"] or 0) / a.single_stream_tgs)
     if goals:
         lines.append("\n### Goals\n")
         if "c8_agg_ratio" in goals:
@@ -548,7 +561,9 @@ async def main():
             lines.append(f"- C=1: realm-server aggregate {fmt(r1['agg_tok_s'])} tok/s (prefill and TTFT included), "
                          f"decode {fmt(r1['decode_tok_s_per_request']['p50'])} tok/s per request; `realm bench` tg "
                          f"{a.single_stream_tgs:.1f} tok/s: {goals['c1_agg_vs_single_stream']:.2f}x / "
-                         f"{goals['c1_decode_vs_single_stream']:.2f}x (goal >= 0.90)")
+                         f"{goals['c1_decode_vs_single_stream']:.2f}x; the server's own decode timing "
+                         f"{fmt(r1['server_decode_tok_s_per_request']['p50'])} tok/s: "
+                         f"{goals['c1_server_decode_vs_single_stream']:.2f}x (goal >= 0.90)")
     table = "\n".join(lines)
     print(table)
 
