@@ -175,6 +175,9 @@ impl Auth {
             auth.tenants.push(Arc::new(Tenant::new(t)));
             auth.keys.extend(t.key_sha256.iter().filter_map(|k| parse_hex32(k)).map(|h| (h, i)));
         }
+        // An empty key (e.g. REALM_API_KEY set to nothing) is no key: it would match a bare
+        // `Bearer `.
+        let cli_keys: Vec<&String> = cli_keys.iter().filter(|k| !k.trim().is_empty()).collect();
         if !cli_keys.is_empty() {
             let i = auth.tenants.len();
             auth.tenants.push(Arc::new(Tenant::unlimited("default")));
@@ -262,6 +265,7 @@ mod tests {
         assert_eq!(auth.tenant(&x).unwrap().name, "a");
         let open = Auth::new(&[], &[]);
         assert_eq!(open.tenant(&HeaderMap::new()).unwrap().name, OPEN_TENANT);
+        assert!(Auth::new(&[], &["".into(), " ".into()]).is_open());
     }
 
     #[test]
