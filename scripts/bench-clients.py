@@ -56,6 +56,7 @@ import os
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -325,7 +326,7 @@ def main():
     else:
         port = free_port()
         cmd = [a.server_bin, "-m", a.model, "-t", str(a.threads), "--host", "127.0.0.1", "--port", str(port)]
-        log = f"/tmp/bench-clients-realm-server-{os.getpid()}.log"
+        log = os.path.join(tempfile.gettempdir(), f"bench-clients-realm-server-{os.getpid()}.log")
         proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
     try:

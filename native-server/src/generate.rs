@@ -231,6 +231,21 @@ pub trait GenRequest: serde::de::DeserializeOwned {
     fn content(&self) -> String;
 }
 
+/// `n`, `stream` and `stream_options`, which chat and completions requests spell alike.
+macro_rules! stream_fields {
+    () => {
+        fn n(&self) -> u32 {
+            self.n.unwrap_or(1)
+        }
+        fn stream(&self) -> bool {
+            self.stream == Some(true)
+        }
+        fn include_usage(&self) -> bool {
+            self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)
+        }
+    };
+}
+
 impl GenRequest for ChatCompletionRequest {
     const CHAT: bool = true;
     const ENDPOINT: &'static str = "chat_completions";
@@ -247,15 +262,7 @@ impl GenRequest for ChatCompletionRequest {
         check_model(ready, tenant, self.model.as_deref())?;
         chat_choices(ready, tenant, self)
     }
-    fn n(&self) -> u32 {
-        self.n.unwrap_or(1)
-    }
-    fn stream(&self) -> bool {
-        self.stream == Some(true)
-    }
-    fn include_usage(&self) -> bool {
-        self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)
-    }
+    stream_fields!();
     fn content(&self) -> String {
         format!("{:?}", self.messages)
     }
@@ -277,15 +284,7 @@ impl GenRequest for CompletionRequest {
         check_model(ready, tenant, self.model.as_deref())?;
         completion_choices(ready, tenant, self)
     }
-    fn n(&self) -> u32 {
-        self.n.unwrap_or(1)
-    }
-    fn stream(&self) -> bool {
-        self.stream == Some(true)
-    }
-    fn include_usage(&self) -> bool {
-        self.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true)
-    }
+    stream_fields!();
     fn content(&self) -> String {
         format!("{:?}", self.prompt)
     }

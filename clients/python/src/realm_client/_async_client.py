@@ -109,12 +109,7 @@ class ChatCompletions(_Base):
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """``POST /v1/chat/completions``. ``extra_body`` adds fields (``top_k``, ``min_p``,
         ``ignore_eos``, …)."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "timeout"):
-            params.pop(k)
-        if not stream:
-            params.pop("stream_options")
-        payload = _base.body(params, extra_body)
+        payload = _base.call_payload(locals())
         if stream:
             return await self._client._stream("/v1/chat/completions", payload, ChatCompletionChunk, timeout)
         return from_dict(ChatCompletion, await self._client._post("/v1/chat/completions", payload, timeout))
@@ -147,12 +142,7 @@ class Completions(_Base):
         timeout: float | None = None,
     ) -> Completion | AsyncStream[Completion]:
         """``POST /v1/completions``."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "timeout"):
-            params.pop(k)
-        if not stream:
-            params.pop("stream_options")
-        payload = _base.body(params, extra_body)
+        payload = _base.call_payload(locals())
         if stream:
             return await self._client._stream("/v1/completions", payload, Completion, timeout)
         return from_dict(Completion, await self._client._post("/v1/completions", payload, timeout))

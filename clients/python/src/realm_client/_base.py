@@ -59,6 +59,18 @@ def body(params: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dic
     return out
 
 
+def call_payload(
+    params: Mapping[str, Any], drop: Iterable[str] = ("self", "extra_body", "timeout")
+) -> dict[str, Any]:
+    """The request body of a ``create``/``chat`` call from its ``locals()``: the call's own
+    arguments (``drop``) left out, ``stream_options`` only with ``stream``, ``extra_body`` merged."""
+    skip = set(drop)
+    out = {k: v for k, v in params.items() if k not in skip}
+    if "stream" in out and not out["stream"]:
+        out.pop("stream_options", None)
+    return body(out, params.get("extra_body"))
+
+
 def is_retryable(err: RealmError) -> bool:
     return isinstance(err, (RateLimitError, OverloadedError, ShuttingDownError))
 

@@ -107,12 +107,7 @@ class ChatCompletions(_Base):
     ) -> ChatCompletion | Stream[ChatCompletionChunk]:
         """``POST /v1/chat/completions``. ``extra_body`` adds fields (``top_k``, ``min_p``,
         ``ignore_eos``, …)."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "timeout"):
-            params.pop(k)
-        if not stream:
-            params.pop("stream_options")
-        payload = _base.body(params, extra_body)
+        payload = _base.call_payload(locals())
         if stream:
             return self._client._stream("/v1/chat/completions", payload, ChatCompletionChunk, timeout)
         return from_dict(ChatCompletion, self._client._post("/v1/chat/completions", payload, timeout))
@@ -145,12 +140,7 @@ class Completions(_Base):
         timeout: float | None = None,
     ) -> Completion | Stream[Completion]:
         """``POST /v1/completions``."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "timeout"):
-            params.pop(k)
-        if not stream:
-            params.pop("stream_options")
-        payload = _base.body(params, extra_body)
+        payload = _base.call_payload(locals())
         if stream:
             return self._client._stream("/v1/completions", payload, Completion, timeout)
         return from_dict(Completion, self._client._post("/v1/completions", payload, timeout))

@@ -382,10 +382,7 @@ class AsyncConnection:
         id: str | None = None,
     ) -> AsyncRequestStream:
         """Send a ``chat`` message; returns its stream at once (events arrive as they come)."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "id"):
-            params.pop(k)
-        return await self._start("chat", _base.body(params, extra_body), id)
+        return await self._start("chat", _base.call_payload(locals(), ("self", "extra_body", "id")), id)
 
     async def complete(
         self,
@@ -403,10 +400,7 @@ class AsyncConnection:
         id: str | None = None,
     ) -> AsyncRequestStream:
         """Send a ``complete`` message; returns its stream at once."""
-        params = dict(locals())
-        for k in ("self", "extra_body", "id"):
-            params.pop(k)
-        return await self._start("complete", _base.body(params, extra_body), id)
+        return await self._start("complete", _base.call_payload(locals(), ("self", "extra_body", "id")), id)
 
     async def ping(self, data: str | None = None) -> str | None:
         """An application-level ``ping`` (also keeps an idle connection open); returns the data."""
