@@ -122,10 +122,9 @@ def test_vanishing_clients_and_slow_readers_leak_nothing(server):
     # The slowloris connection is closed by the server after --header-timeout (10 s).
     slow.settimeout(20)
     try:
-        closed = slow.recv(1024) is not None  # b"" (closed) or a 408 before closing
+        slow.recv(1024)  # returns b"" (closed) or a 408 before closing; a socket.timeout fails the test
     except ConnectionResetError:
-        closed = True
-    assert closed
+        pass
     slow.close()
     deadline = time.time() + 10
     while time.time() < deadline:

@@ -65,8 +65,18 @@ def test_chat_whole_and_streamed_agree(client):
     assert text == c.message.content
     assert finish == c.finish_reason
     assert usage.completion_tokens == u.completion_tokens
-    # The second time, the prompt came from the prefix cache (whole blocks of it).
-    assert usage.prompt_tokens_details.cached_tokens >= 0
+
+
+def test_usage_counts_prompt_tokens_from_the_prefix_cache(client):
+    # A prompt of several whole KV blocks (32 positions each), sent twice: the second time its
+    # full blocks come from the prefix cache, and usage says how many tokens.
+    system = "You are a careful assistant. " * 20
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": "Say yes."}]
+    first = client.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=2, temperature=0)
+    again = client.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=2, temperature=0)
+    assert first.usage.prompt_tokens > 96
+    cached = again.usage.prompt_tokens_details.cached_tokens
+    assert cached >= 96 and cached % 32 == 0 and cached < again.usage.prompt_tokens
 
 
 def test_completions_and_echo(client):
