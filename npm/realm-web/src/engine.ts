@@ -1,32 +1,34 @@
-/** `createEngine`: the model in a Worker behind the OpenAI-shaped `RealmEngine` interface. */
+/** `createEngine`: the model in a Worker (or on a realm-server: `remote`) behind the OpenAI-shaped
+ * `RealmEngine` interface. */
 
 import { WorkerClient } from './client.js';
 import { RealmError } from './errors.js';
 import { modelName, wireSource } from './model.js';
 import type { DeviceRequest, GenerateOptions, GenerateResult, Loaded, Prompt } from './protocol.js';
+import { createRemoteEngine } from './remote.js';
+import { StepEngine, samplingOptions, type Step } from './shape.js';
 import { AsyncQueue } from './stream.js';
 import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionRequest,
-  Completion,
-  CompletionChunk,
-  CompletionRequest,
   CreateEngineOptions,
   EngineInfo,
-  FinishReason,
+  LocalEngineOptions,
   RealmEngine,
   SamplingOptions,
   TokenizeOptions,
-  Usage,
 } from './types.js';
 
-/** One step of a generation as the engine reports it. */
-type Step =
-  | { kind: 'token'; token: number | null; text: string }
-  | { kind: 'done'; finish: FinishReason; usage: Usage };
-
+/** An engine: with `model`, the model runs here, in a Worker (WebGPU or the WebAssembly CPU
+ * engine); with `remote`, on a realm-server over its WebSocket protocol. The same interface
+ * either way. */
 export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngine> {
+  if (opts === null || typeof opts !== 'object') {
+    throw new RealmError('invalid-argument', 'createEngine takes an options object: { model } or { remote }');
+  }
+  if (opts.remote !== undefined && opts.remote !== null) return createRemoteEngine(opts);
+  return createLocalEngine(opts as LocalEngineOptions);
+}
+
+async function createLocalEngine(opts: LocalEngineOptions): Promise<RealmEngine> {
   const requested = opts.device ?? 'auto';
   if (requested !== 'auto' && requested !== 'webgpu' && requested !== 'wasm') {
     throw new RealmError(
@@ -75,18 +77,18 @@ export async function createEngine(opts: CreateEngineOptions): Promise<RealmEngi
   return new WorkerEngine(client, requested, loaded, opts.modelName ?? modelName(opts.model));
 }
 
-class WorkerEngine implements RealmEngine {
-  readonly chat: RealmEngine['chat'];
-  readonly completions: RealmEngine['completions'];
-
+class WorkerEngine extends StepEngine {
   constructor(
     private readonly client: WorkerClient,
     private readonly requested: DeviceRequest,
     private readonly choice: Loaded,
     private readonly model: string,
   ) {
-    this.chat = { completions: { create: ((req: ChatCompletionRequest) => this.chatCreate(req)) as never } };
-    this.completions = { create: ((req: CompletionRequest) => this.textCreate(req)) as never };
+    super();
+  }
+
+  protected modelName(): string {
+    return this.model;
   }
 
   async tokenize(text: string, opts: TokenizeOptions = {}): Promise<number[]> {
@@ -124,57 +126,9 @@ class WorkerEngine implements RealmEngine {
     }
   }
 
-  private async chatCreate(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    if (!Array.isArray(req.messages)) {
-      throw new RealmError('invalid-argument', 'messages must be an array of { role, content }');
-    }
-    const steps = this.generate({ kind: 'chat', messages: req.messages }, req);
-    const meta = { id: `chatcmpl-${randomId()}`, created: now(), model: this.model };
-    if (req.stream) return chatChunks(meta, steps);
-    let content = '';
-    const ids: number[] = [];
-    for await (const s of steps) {
-      if (s.kind === 'token') {
-        content += s.text;
-        if (s.token !== null) ids.push(s.token);
-      } else {
-        return {
-          ...meta,
-          object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: s.finish, logprobs: null, token_ids: ids }],
-          usage: s.usage,
-        };
-      }
-    }
-    throw new RealmError('internal', 'the generation ended without a result');
-  }
-
-  private async textCreate(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>> {
-    const prompt: Prompt =
-      typeof req.prompt === 'string' ? { kind: 'text', text: req.prompt } : { kind: 'ids', ids: Array.from(req.prompt) };
-    const steps = this.generate(prompt, req);
-    const meta = { id: `cmpl-${randomId()}`, created: now(), model: this.model };
-    if (req.stream) return textChunks(meta, steps);
-    let text = '';
-    const ids: number[] = [];
-    for await (const s of steps) {
-      if (s.kind === 'token') {
-        text += s.text;
-        if (s.token !== null) ids.push(s.token);
-      } else {
-        return {
-          ...meta,
-          object: 'text_completion',
-          choices: [{ index: 0, text, finish_reason: s.finish, logprobs: null, token_ids: ids }],
-          usage: s.usage,
-        };
-      }
-    }
-    throw new RealmError('internal', 'the generation ended without a result');
-  }
-
   /** Start a generation in the Worker; its tokens and its end arrive on the returned queue. */
-  private generate(prompt: Prompt, req: SamplingOptions): AsyncQueue<Step> {
+  protected async start(prompt: Prompt, req: SamplingOptions): Promise<AsyncQueue<Step>> {
+    const options = samplingOptions(req) as GenerateOptions;
     const q = new AsyncQueue<Step>();
     const signal = req.signal;
     const aborted = () => new RealmError('aborted', 'the request was aborted');
@@ -185,7 +139,7 @@ class WorkerEngine implements RealmEngine {
     const isolated = typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true;
     const abort = isolated ? new SharedArrayBuffer(4) : null;
     const done = this.client.call<GenerateResult>(
-      { type: 'generate', prompt, options: samplingOptions(req), abort },
+      { type: 'generate', prompt, options, abort },
       [],
       (token, text) => q.push({ kind: 'token', token, text }),
     );
@@ -223,58 +177,4 @@ class WorkerEngine implements RealmEngine {
     ).finally(() => signal?.removeEventListener('abort', onAbort));
     return q;
   }
-}
-
-/** The options realm-wasm reads, checked for type here so mistakes fail before the Worker. */
-function samplingOptions(req: SamplingOptions): GenerateOptions {
-  const out: GenerateOptions = {};
-  for (const k of ['max_tokens', 'temperature', 'top_k', 'top_p', 'min_p', 'seed', 'n_ctx'] as const) {
-    const v = req[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new RealmError('invalid-argument', `${k} must be a finite number, not ${JSON.stringify(v)}`);
-    }
-    out[k] = v;
-  }
-  if (req.stop !== undefined && req.stop !== null) out.stop = req.stop;
-  return out;
-}
-
-interface Meta {
-  id: string;
-  created: number;
-  model: string;
-}
-
-async function* chatChunks(meta: Meta, steps: AsyncIterable<Step>): AsyncGenerator<ChatCompletionChunk> {
-  const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], ids: number[], finish: FinishReason | null) => ({
-    ...meta,
-    object: 'chat.completion.chunk' as const,
-    choices: [{ index: 0 as const, delta, finish_reason: finish, logprobs: null, token_ids: ids }],
-  });
-  yield chunk({ role: 'assistant', content: '' }, [], null);
-  for await (const s of steps) {
-    if (s.kind === 'token') yield chunk({ content: s.text }, s.token === null ? [] : [s.token], null);
-    else yield { ...chunk({}, [], s.finish), usage: s.usage };
-  }
-}
-
-async function* textChunks(meta: Meta, steps: AsyncIterable<Step>): AsyncGenerator<CompletionChunk> {
-  const chunk = (text: string, ids: number[], finish: FinishReason | null) => ({
-    ...meta,
-    object: 'text_completion' as const,
-    choices: [{ index: 0 as const, text, finish_reason: finish, logprobs: null, token_ids: ids }],
-  });
-  for await (const s of steps) {
-    if (s.kind === 'token') yield chunk(s.text, s.token === null ? [] : [s.token], null);
-    else yield { ...chunk('', [], s.finish), usage: s.usage };
-  }
-}
-
-function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function now(): number {
-  return Math.floor(Date.now() / 1000);
 }

@@ -18,8 +18,10 @@ export interface LoadProgress {
   total: number;
 }
 
-export interface CreateEngineOptions {
+/** The model here, in a Worker. */
+export interface LocalEngineOptions {
   model: ModelSource;
+  remote?: undefined;
   /** `auto` (default): the GPU through WebGPU where the browser has a usable adapter, else
    * the WebAssembly CPU engine (`info().reason` says which and why); `webgpu`: the GPU or a
    * `webgpu-unavailable` error; `wasm`: the CPU engine. */
@@ -47,6 +49,51 @@ export interface CreateEngineOptions {
   modelName?: string;
 }
 
+/** The model on a realm-server, over its WebSocket protocol (`realm.v1`, one connection for
+ * every request of this engine). In Node (>= 20) the package uses the `ws` package when it is
+ * installed (the key then goes in an `Authorization` header), else the global `WebSocket`. */
+export interface RemoteEngineOptions {
+  /** The server: `ws://host:port` or `wss://…` (an `http(s)://` address is taken as the same
+   * server); the path defaults to `/v1/ws`. */
+  remote: string | URL;
+  /** The server's API key, if it has keys. A browser's WebSocket cannot send headers, so there
+   * it travels as the `api_key` query parameter of the WebSocket URL. */
+  apiKey?: string;
+  /** The model to ask for, when the server serves it under several names; default: the
+   * server's model. Also the `model` field of responses. */
+  model?: string;
+  /** A WebSocket implementation (a constructor as the browser's); default: the environment's. */
+  WebSocket?: WebSocketConstructor;
+  /** How long to wait for a connection (handshake and the server's `hello`), ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Reconnecting when the connection has dropped: tries in all (default 5, 1 = no retry),
+   * the first delay and the most between tries, ms (defaults 250 and 4000, doubling, with
+   * jitter). Only a connection that could not be made or was lost is retried; a refused key
+   * or a protocol mismatch fails at once. */
+  reconnect?: { attempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /** The largest server message accepted, bytes (default 16 MiB); a larger one is a
+   * `protocol` error. */
+  maxMessageBytes?: number;
+}
+
+/** The part of the WebSocket API the remote engine uses (the browser's, Node's, the `ws`
+ * package's). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  binaryType: string;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: unknown) => WebSocketLike;
+
+export type CreateEngineOptions = LocalEngineOptions | RemoteEngineOptions;
+
 export interface SamplingOptions {
   /** Default (the engine's, as llama.cpp): as many as fit in the context. */
   max_tokens?: number;
@@ -57,7 +104,8 @@ export interface SamplingOptions {
   min_p?: number;
   stop?: string | string[];
   seed?: number;
-  /** Most positions (prompt + answer) the request may use; default min(4096, trained context). */
+  /** Most positions (prompt + answer) the request may use; default min(4096, trained context).
+   * The Worker engine's alone: a remote engine's context is the server's (`-c`). */
   n_ctx?: number;
   signal?: AbortSignal;
 }
@@ -85,6 +133,21 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
+/** A request's timings as realm-server reports them (llama-server's names, and Realm's
+ * queue and first-token times), ms: on the last chunk and on whole answers of the remote
+ * engine. */
+export interface Timings {
+  queue_ms?: number;
+  prompt_n?: number;
+  cache_n?: number;
+  prompt_ms?: number;
+  ttft_ms?: number;
+  predicted_n?: number;
+  predicted_ms?: number;
+  predicted_per_second?: number;
+  [k: string]: number | undefined;
+}
+
 export interface ChatCompletionChunk {
   id: string;
   object: 'chat.completion.chunk';
@@ -100,6 +163,8 @@ export interface ChatCompletionChunk {
   }>;
   /** On the last chunk. */
   usage?: Usage;
+  /** On the last chunk, from a remote engine. */
+  timings?: Timings;
 }
 
 export interface ChatCompletion {
@@ -115,6 +180,8 @@ export interface ChatCompletion {
     token_ids: number[];
   }>;
   usage: Usage;
+  /** From a remote engine. */
+  timings?: Timings;
 }
 
 export interface CompletionChunk {
@@ -124,21 +191,23 @@ export interface CompletionChunk {
   model: string;
   choices: Array<{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: null; token_ids: number[] }>;
   usage?: Usage;
+  timings?: Timings;
 }
 
 export type Completion = CompletionChunk & { usage: Usage };
 
 export interface EngineInfo {
-  /** The backend in use. */
-  backend: 'webgpu' | 'wasm';
+  /** The backend in use: `remote` for a realm-server. */
+  backend: 'webgpu' | 'wasm' | 'remote';
   /** What was asked for, and why `backend` was chosen. */
-  requested: 'auto' | 'webgpu' | 'wasm';
+  requested: 'auto' | 'webgpu' | 'wasm' | 'remote';
   reason: string;
   /** The WebAssembly build that runs (baseline or threads) and why it was chosen. */
   variant: string;
   /** Whether the Worker can be stopped mid-answer (WebGPU, or a cross-origin isolated page). */
   abortMidAnswer: boolean;
-  /** The engine's own report: CPU code paths, the model's shape, the module's build. */
+  /** The engine's own report: CPU code paths, the model's shape, the module's build; for a
+   * remote engine, the server's `hello` (protocol, server, model, limits) and its URL. */
   engine: Record<string, unknown>;
 }
 
@@ -149,7 +218,7 @@ export interface TokenizeOptions {
   special?: boolean;
 }
 
-/** One interface for every engine (this Worker engine now; a remote engine later). */
+/** One interface for every engine: the Worker engine and the remote (realm-server) engine. */
 export interface RealmEngine {
   chat: {
     completions: {
@@ -166,6 +235,7 @@ export interface RealmEngine {
   tokenize(text: string, opts?: TokenizeOptions): Promise<number[]>;
   detokenize(ids: number[], opts?: { special?: boolean }): Promise<string>;
   info(): Promise<EngineInfo>;
-  /** Free the model and stop the Worker; later calls fail with `unloaded`. */
+  /** Free the model and stop the Worker (remote: close the connection); later calls fail
+   * with `unloaded`. */
   unload(): Promise<void>;
 }
