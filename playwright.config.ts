@@ -1,7 +1,9 @@
 // Browser tests (scripts/test-web.sh runs them). Debian's chromium, driven by Playwright; no
 // browser download. Projects: chromium-wasm (no WebGPU adapter: the CPU engine, and `auto`
 // must fall back to it) and chromium-webgpu (`--enable-unsafe-webgpu`: SwiftShader's adapter,
-// no shader-f16, 256 invocations per workgroup; slow, so its prompts are short).
+// no shader-f16, 256 invocations per workgroup; slow, so its prompts are short), and
+// chromium-remote (the demo's server mode: only where scripts/test-clients.sh has started a
+// realm-server and set REALM_TEST_URL).
 import { defineConfig } from '@playwright/test';
 import { chromiumArgs, executablePath, webgpuArg } from './tests/e2e/chromium.mjs';
 
@@ -30,7 +32,7 @@ export default defineConfig({
   projects: [
     {
       name: 'chromium-wasm',
-      testIgnore: /webgpu\.spec\.ts/,
+      testIgnore: /(webgpu|remote)\.spec\.ts/,
       use: { launchOptions: { executablePath, args: chromiumArgs } },
     },
     {
@@ -38,5 +40,14 @@ export default defineConfig({
       testMatch: /webgpu\.spec\.ts/,
       use: { launchOptions: { executablePath, args: [...chromiumArgs, webgpuArg] } },
     },
+    ...(process.env.REALM_TEST_URL
+      ? [
+          {
+            name: 'chromium-remote',
+            testMatch: /remote\.spec\.ts/,
+            use: { launchOptions: { executablePath, args: chromiumArgs } },
+          },
+        ]
+      : []),
   ],
 });

@@ -1,5 +1,7 @@
 // The Realm chat demo: realm-web's public API and nothing else (createEngine, RealmError,
-// clearModelCache). Served by scripts/run.sh next to the built package at /realm-web/.
+// clearModelCache). Served by scripts/run.sh next to the built package at /realm-web/. The
+// model runs on this device (a URL or a file) or on a realm-server (its WebSocket URL and key):
+// the same engine interface, the same chat code.
 import { clearModelCache, createEngine, RealmError } from '/realm-web/index.js';
 
 /** @typedef {import('/realm-web/index.js').RealmEngine} RealmEngine */
@@ -25,6 +27,11 @@ const ui = {
   stop: /** @type {HTMLButtonElement} */ ($('stop')),
   reset: $('reset'),
   stats: $('stats'),
+  localPanel: $('local-panel'),
+  remoteForm: $('remote-form'),
+  serverUrl: /** @type {HTMLInputElement} */ ($('server-url')),
+  apiKey: /** @type {HTMLInputElement} */ ($('api-key')),
+  connect: /** @type {HTMLButtonElement} */ ($('connect')),
 };
 
 /** @type {RealmEngine | null} */
@@ -55,13 +62,25 @@ const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
 function refresh() {
   ui.load.disabled = loading;
+  ui.connect.disabled = loading;
   ui.file.disabled = loading;
   ui.send.disabled = loading || engine === null || answering !== null;
   ui.stop.disabled = answering === null;
 }
 
-/** Load a model from a URL or a File, replacing the current one. */
-async function load(model, name) {
+/** Load a model from a URL or a File, replacing the current engine. */
+function load(model, name) {
+  const device = /** @type {'auto' | 'webgpu' | 'wasm'} */ (ui.device.value);
+  return start((onProgress) => createEngine({ model, device, onProgress, modelName: name }), name);
+}
+
+/** Connect to a realm-server, replacing the current engine. */
+function connect(remote, apiKey) {
+  return start(() => createEngine({ remote, apiKey: apiKey || undefined }), remote);
+}
+
+/** Make an engine with `make(onProgress)` in place of the current one. */
+async function start(make, name) {
   clearError();
   answering?.abort();
   loading = true;
@@ -93,13 +112,14 @@ async function load(model, name) {
     showLog(now);
   };
   try {
-    const device = /** @type {'auto' | 'webgpu' | 'wasm'} */ (ui.device.value);
-    engine = await createEngine({ model, device, onProgress, modelName: name });
+    ui.phase.textContent = 'starting…';
+    engine = await make(onProgress);
     showLog(performance.now());
     const info = await engine.info();
     ui.backend.textContent = info.backend;
     ui.backend.title = info.reason;
-    ui.phase.textContent = `ready: ${name}`;
+    ui.phase.textContent =
+      info.backend === 'remote' ? `connected: ${String(info.engine.model)} on ${info.variant}` : `ready: ${name}`;
     ui.progress.value = ui.progress.max;
   } catch (e) {
     engine = null;
@@ -177,6 +197,21 @@ $('load-form').addEventListener('submit', (ev) => {
   const url = ui.url.value.trim();
   load(url, url.slice(url.lastIndexOf('/') + 1) || 'model');
 });
+
+$('remote-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  connect(ui.serverUrl.value.trim(), ui.apiKey.value);
+});
+
+for (const radio of document.querySelectorAll('input[name=where]')) {
+  radio.addEventListener('change', () => {
+    const server = /** @type {HTMLInputElement} */ (radio).value === 'server' && /** @type {HTMLInputElement} */ (radio).checked;
+    if (/** @type {HTMLInputElement} */ (radio).checked) {
+      ui.remoteForm.hidden = !server;
+      ui.localPanel.hidden = server;
+    }
+  });
+}
 
 ui.file.addEventListener('change', () => {
   const f = ui.file.files?.[0];

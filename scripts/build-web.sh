@@ -75,8 +75,5 @@ bind wasm64 target/web64/wasm64-unknown-unknown/release/realm_wasm.wasm --enable
 echo "build-web: Memory64 variant in $(( $(date +%s) - t0 ))s" >&2
 
 # The TypeScript package (tsc from its pinned devDependency).
-if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then
-  (cd "$PKG" && npm ci --no-audit --no-fund)
-fi
-(cd "$PKG" && npm run --silent build)
+scripts/build-web-ts.sh
 echo "build-web: $PKG/dist ready" >&2
