@@ -1,9 +1,12 @@
 package realm_test
 
-// The test harness: starts the real realm-server (REALM_SERVER_BIN, default
-// ../../target/debug/realm-server) on the real model (REALM_MODEL, default SmolLM2 in
+// The test harness. With REALM_TEST_URL set (scripts/test-clients.sh) the tests use that running
+// realm-server with the keys REALM_TEST_KEY, REALM_TEST_LIMITED_KEY and REALM_TEST_METRICS_KEY,
+// and leave it running. Without it, the harness starts the real realm-server (REALM_SERVER_BIN,
+// default ../../target/debug/realm-server) on the real model (REALM_MODEL, default SmolLM2 in
 // ${REALM_CACHE_DIR:-~/.cache/realm}/models) on a free loopback port, with a tenants file of
-// SHA-256 keys, polls /health, and stops it by its PID.
+// SHA-256 keys (a "main" tenant, a "limited" one with requests_per_minute = 2 and
+// max_tokens = 64), polls /health, and stops it by its PID. S6 always starts its own.
 
 import (
 	"bufio"
@@ -22,12 +25,21 @@ import (
 	"time"
 )
 
-const (
-	testKey    = "client-test-key-0123456789"
-	limitedKey = "client-limited-key-abcdef"
-	metricsKey = "client-metrics-key"
+var (
+	testKey    = envOr("REALM_TEST_KEY", "client-test-key-0123456789")
+	limitedKey = envOr("REALM_TEST_LIMITED_KEY", "client-limited-key-abcdef")
+	metricsKey = envOr("REALM_TEST_METRICS_KEY", "client-metrics-key")
 )
 
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// server: one this harness started (cmd set), or a shared one at URL (cmd nil), which the
+// tests never stop or kill.
 type server struct {
 	URL  string
 	cmd  *exec.Cmd
@@ -100,28 +112,48 @@ func startServer(name string) (*server, error) {
 	}
 	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: logPath, exit: make(chan error, 1)}
 	go func() { s.exit <- cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(120 * time.Second)
+	if err := s.waitReady(120 * time.Second); err != nil {
+		s.kill()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sharedServer: the running server at url, once its /health answers 200.
+func sharedServer(url string) (*server, error) {
+	s := &server{URL: strings.TrimRight(url, "/")}
+	return s, s.waitReady(10 * time.Second)
+}
+
+// waitReady polls /health until 200 (or the process this harness started exits).
+func (s *server) waitReady(d time.Duration) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.exit:
-			s.exit <- err
-			return nil, fmt.Errorf("realm-server exited (%v): %s", err, s.logs())
-		default:
+		if s.cmd != nil {
+			select {
+			case err := <-s.exit:
+				s.exit <- err
+				return fmt.Errorf("realm-server exited (%v): %s", err, s.logs())
+			default:
+			}
 		}
-		resp, err := http.Get(s.URL + "/health")
+		resp, err := hc.Get(s.URL + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s, nil
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.kill()
-	return nil, fmt.Errorf("realm-server did not become ready: %s", s.logs())
+	return fmt.Errorf("realm-server at %s did not become ready: %s", s.URL, s.logs())
 }
 
 func (s *server) logs() string {
+	if s.cmd == nil {
+		return "(a shared server: its log is with whoever started it)"
+	}
 	b, _ := os.ReadFile(s.log)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -129,8 +161,12 @@ func (s *server) logs() string {
 	return string(b)
 }
 
-// stop: SIGTERM to its PID, then SIGKILL after 30 s; returns the exit error.
+// stop: SIGTERM to its PID, then SIGKILL after 30 s; returns the exit error. A shared server is
+// left running.
 func (s *server) stop() error {
+	if s.cmd == nil {
+		return nil
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.exit:
@@ -142,7 +178,11 @@ func (s *server) stop() error {
 	}
 }
 
+// kill: SIGKILL to its PID; never to a shared server.
 func (s *server) kill() {
+	if s.cmd == nil {
+		panic("kill: not a server this harness started")
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	err := <-s.exit
 	s.exit <- err
@@ -212,14 +252,18 @@ max_tokens = 64
 	if err := os.WriteFile(tenantsTOML, []byte(toml), 0o600); err != nil {
 		panic(err)
 	}
-	mainSrv, mainSrvErr = startServer("realm-go-client-test")
+	if url := os.Getenv("REALM_TEST_URL"); url != "" {
+		mainSrv, mainSrvErr = sharedServer(url)
+	} else {
+		mainSrv, mainSrvErr = startServer("realm-go-client-test")
+	}
 	if mainSrvErr == nil {
 		// the README's and the examples' environment
 		os.Setenv("REALM_URL", mainSrv.URL)
 		os.Setenv("REALM_API_KEY", testKey)
 	}
 	code := m.Run()
-	if mainSrv != nil {
+	if mainSrv != nil && mainSrvErr == nil {
 		if err := mainSrv.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "realm-server exited with %v: %s\n", err, mainSrv.logs())
 			if code == 0 {

@@ -313,7 +313,8 @@ func TestS4WrongKeyIsAuthError(t *testing.T) {
 	}
 }
 
-// S5 -- a tenant over its limit gets the rate-limit error with its retry delay.
+// S5 -- a tenant over its limit gets the rate-limit error with its retry delay. On a shared server
+// another client may have spent the tenant's minute already: the first request may be refused.
 func TestS5TenantOverLimitIsRateLimitError(t *testing.T) {
 	c := newClient(t, limitedKey)
 	ctx := ctxT(t, 60*time.Second)
@@ -356,7 +357,8 @@ func TestS5TenantOverLimitIsRateLimitError(t *testing.T) {
 	}
 }
 
-// S6 -- a server killed mid-stream: a clean connection error, no hang.
+// S6 -- a server killed mid-stream: a clean connection error, no hang. Always a server of its own
+// (never the shared one).
 func TestS6ServerKilledMidStream(t *testing.T) {
 	if mainSrvErr != nil {
 		t.Fatal(mainSrvErr)

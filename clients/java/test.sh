@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Java client's checks: compile the client (javac, Debian's gson), build realm-client.jar,
 # compile the JUnit 5 tests and run them with JUnit's console launcher (Debian's junit5). The
-# tests start realm-server themselves: REALM_SERVER_BIN (default target/debug/realm-server),
-# REALM_MODEL. Prints "N passed, N failed"; exits non-zero on any failure.
+# tests start realm-server themselves (REALM_SERVER_BIN, default target/debug/realm-server;
+# REALM_MODEL), or use the one at REALM_TEST_URL with the keys REALM_TEST_KEY,
+# REALM_TEST_LIMITED_KEY, REALM_TEST_METRICS_KEY (scripts/test-clients.sh); S6 always starts its
+# own. Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"

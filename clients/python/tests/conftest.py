@@ -1,6 +1,10 @@
-"""Test harness: starts the real realm-server binary on the real model (loopback, a free port,
-a tenants file with SHA-256 keys) and stops it by its PID. REALM_SERVER_BIN: the binary
-(default target/debug/realm-server); REALM_MODEL: the GGUF (default SmolLM2 in the cache)."""
+"""Test harness. With REALM_TEST_URL set (scripts/test-clients.sh), the tests use that running
+realm-server, with the keys REALM_TEST_KEY, REALM_TEST_LIMITED_KEY and REALM_TEST_METRICS_KEY,
+and leave it running. Without it, the harness starts the real realm-server binary on the real
+model (loopback, a free port, a tenants file with SHA-256 keys: a `main` tenant, a `limited` one
+with requests_per_minute = 2 and max_tokens = 64) and stops it by its PID. S6 always starts its
+own. REALM_SERVER_BIN: the binary (default target/debug/realm-server); REALM_MODEL: the GGUF
+(default SmolLM2 in the cache)."""
 
 from __future__ import annotations
 
@@ -26,9 +30,11 @@ CACHE = Path(os.environ.get("REALM_CACHE_DIR", Path.home() / ".cache/realm"))
 MODEL = Path(os.environ.get("REALM_MODEL", CACHE / "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
 SERVER_BIN = Path(os.environ.get("REALM_SERVER_BIN", ROOT / "target/debug/realm-server"))
 
-KEY = "client-test-key-0123456789"
-LIMITED_KEY = "client-limited-key-abcdef"
-METRICS_KEY = "client-metrics-key"
+# A shared server's URL; unset: each run starts its own.
+SHARED_URL = os.environ.get("REALM_TEST_URL", "").rstrip("/")
+KEY = os.environ.get("REALM_TEST_KEY") or "client-test-key-0123456789"
+LIMITED_KEY = os.environ.get("REALM_TEST_LIMITED_KEY") or "client-limited-key-abcdef"
+METRICS_KEY = os.environ.get("REALM_TEST_METRICS_KEY") or "client-metrics-key"
 
 
 def free_port() -> int:
@@ -38,21 +44,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, args: list[str], log_name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(tempfile.gettempdir()) / f"{log_name}-{self.port}.log", "w+")
-        self.proc = subprocess.Popen(
-            [str(SERVER_BIN), "-m", str(MODEL), "--host", "127.0.0.1", "--port", str(self.port), "-t", "2", *args],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+    """A running realm-server at `url`: its health and metrics."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def wait_ready(self, timeout: float = 120) -> "Server":
         t0 = time.time()
         while time.time() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"realm-server exited with {self.proc.returncode}: {self.logs()}")
+            self._check_alive()
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -60,27 +60,13 @@ class Server:
             except Exception:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("realm-server did not become ready: " + self.logs())
+        raise RuntimeError(f"realm-server at {self.url} did not become ready: " + self.logs())
+
+    def _check_alive(self) -> None:
+        pass
 
     def logs(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def stop(self, timeout: float = 30) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        return "(a shared server: its log is with whoever started it)"
 
     def metrics(self) -> dict[str, float]:
         req = urllib.request.Request(self.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"})
@@ -103,6 +89,44 @@ class Server:
             if pred(n) or time.time() - t0 > timeout:
                 return n
             time.sleep(0.05)
+
+
+class OwnServer(Server):
+    """A realm-server this harness starts, and stops (or kills) by its PID."""
+
+    def __init__(self, args: list[str], log_name: str) -> None:
+        self.port = free_port()
+        super().__init__(f"http://127.0.0.1:{self.port}")
+        self.log = open(Path(tempfile.gettempdir()) / f"{log_name}-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(
+            [str(SERVER_BIN), "-m", str(MODEL), "--host", "127.0.0.1", "--port", str(self.port), "-t", "2", *args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"realm-server exited with {self.proc.returncode}: {self.logs()}")
+
+    def logs(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
 
 
 def _sha(k: str) -> str:
@@ -134,7 +158,10 @@ def server_args(tenants_file: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def server(tenants_file: Path) -> Iterator[Server]:
-    s = Server(server_args(tenants_file), "realm-client-test")
+    if SHARED_URL:  # someone else's: used, never stopped
+        yield Server(SHARED_URL).wait_ready(timeout=10)
+        return
+    s = OwnServer(server_args(tenants_file), "realm-client-test")
     try:
         yield s.wait_ready()
     finally:

@@ -1,17 +1,20 @@
 //! clients/SCENARIOS.md, S1–S6, against the real `realm-server` on the real model.
 //!
-//! Each test starts its own server (loopback, a free port, a tenants file with SHA-256 keys,
-//! a metrics key) and kills it by its PID when done; the tests run one at a time. The binary
-//! is `REALM_SERVER_BIN`, else `<workspace>/target/debug/realm-server`; the model
-//! `REALM_MODEL`, else SmolLM2-135M in `~/.cache/realm/models`. They are `#[ignore]`d in a
-//! plain `cargo test` (which may run before the server is built); run them with
-//! `cargo test --locked -p realm-client -- --ignored` after `cargo build -p realm-server`. A
-//! missing binary or model fails them (never a silent skip).
+//! With `REALM_TEST_URL` set (scripts/test-clients.sh), the tests use that running server with
+//! the keys `REALM_TEST_KEY`, `REALM_TEST_LIMITED_KEY` and `REALM_TEST_METRICS_KEY`, and leave it
+//! running. Without it, each test starts its own server (loopback, a free port, a tenants file
+//! with SHA-256 keys: a `main` tenant, a `limited` one with requests_per_minute = 2 and
+//! max_tokens = 64; a metrics key) and kills it by its PID when done. S6 always starts its own.
+//! The tests run one at a time. The binary is `REALM_SERVER_BIN`, else
+//! `<workspace>/target/debug/realm-server`; the model `REALM_MODEL`, else SmolLM2-135M in
+//! `~/.cache/realm/models`. They are `#[ignore]`d in a plain `cargo test` (which may run before
+//! the server is built); run them with `cargo test --locked -p realm-client -- --ignored` after
+//! `cargo build -p realm-server`. A missing binary or model fails them (never a silent skip).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, non_snake_case)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use realm_client::protocol::{ChatCompletionRequest, ErrorCode, ServerMessage, StreamOptions};
@@ -19,9 +22,16 @@ use realm_client::{Client, Error, StreamExt, message};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const KEY: &str = "client-test-key-0123456789";
-const LIMITED_KEY: &str = "client-limited-key-abcdef";
-const METRICS_KEY: &str = "client-metrics-key";
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+static KEY: LazyLock<String> =
+    LazyLock::new(|| env_or("REALM_TEST_KEY", "client-test-key-0123456789"));
+static LIMITED_KEY: LazyLock<String> =
+    LazyLock::new(|| env_or("REALM_TEST_LIMITED_KEY", "client-limited-key-abcdef"));
+static METRICS_KEY: LazyLock<String> =
+    LazyLock::new(|| env_or("REALM_TEST_METRICS_KEY", "client-metrics-key"));
 const LIMITED_RPM: usize = 2;
 
 /// One server at a time: the machine may have few cores, and S3 reads a global gauge.
@@ -53,16 +63,41 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Server {
+/// The process and temp dir of a server this harness started; a shared one has none.
+struct Own {
     child: Child,
+    dir: PathBuf,
+}
+
+struct Server {
+    own: Option<Own>,
     url: String,
     addr: String,
-    dir: PathBuf,
     _serial: MutexGuard<'static, ()>,
 }
 
 impl Server {
+    /// The shared server of `REALM_TEST_URL` if set, else one of its own.
     async fn start() -> Server {
+        match std::env::var("REALM_TEST_URL") {
+            Ok(url) if !url.is_empty() => Server::shared(&url).await,
+            _ => Server::start_own().await,
+        }
+    }
+
+    async fn shared(url: &str) -> Server {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let url = url.trim_end_matches('/').to_string();
+        let addr = url
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("REALM_TEST_URL {url}: not http://"))
+            .to_string();
+        let mut s = Server { own: None, url, addr, _serial: serial };
+        s.wait_ready(Duration::from_secs(10)).await;
+        s
+    }
+
+    async fn start_own() -> Server {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let bin = server_bin();
         assert!(
@@ -83,8 +118,8 @@ impl Server {
             format!(
                 "[[tenant]]\nname = \"main\"\nkey_sha256 = [\"{}\"]\n\n\
                  [[tenant]]\nname = \"limited\"\nkey_sha256 = [\"{}\"]\nrequests_per_minute = {LIMITED_RPM}\nmax_tokens = 64\n",
-                sha(KEY),
-                sha(LIMITED_KEY)
+                sha(&KEY),
+                sha(&LIMITED_KEY)
             ),
         )
         .unwrap();
@@ -93,23 +128,26 @@ impl Server {
             .args(["-m".as_ref(), model.as_os_str()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-t", "2"])
             .args(["--config".as_ref(), tenants.as_os_str()])
-            .args(["--metrics-key", METRICS_KEY, "--max-running", "8", "-c", "4096"])
+            .args(["--metrics-key", METRICS_KEY.as_str(), "--max-running", "8", "-c", "4096"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
         let addr = format!("127.0.0.1:{port}");
-        let mut s = Server { child, url: format!("http://{addr}"), addr, dir, _serial: serial };
-        s.wait_ready().await;
+        let own = Some(Own { child, dir });
+        let mut s = Server { own, url: format!("http://{addr}"), addr, _serial: serial };
+        s.wait_ready(Duration::from_secs(120)).await;
         s
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self, timeout: Duration) {
         let c = Client::new(&self.url);
         let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(120) {
-            if let Some(st) = self.child.try_wait().unwrap() {
+        while t0.elapsed() < timeout {
+            if let Some(own) = &mut self.own
+                && let Some(st) = own.child.try_wait().unwrap()
+            {
                 panic!("realm-server exited with {st}: {}", self.logs());
             }
             if let Ok(h) = c.health().await
@@ -119,29 +157,33 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("realm-server did not become ready: {}", self.logs());
+        panic!("realm-server at {} did not become ready: {}", self.url, self.logs());
     }
 
     fn logs(&self) -> String {
-        let s = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let Some(own) = &self.own else {
+            return "(a shared server: its log is with whoever started it)".into();
+        };
+        let s = std::fs::read_to_string(own.dir.join("server.log")).unwrap_or_default();
         s[s.len().saturating_sub(4000)..].to_string()
     }
 
     fn client(&self) -> Client {
-        Client::new(&self.url).api_key(KEY)
+        Client::new(&self.url).api_key(KEY.as_str())
     }
 
-    /// SIGKILL, by PID.
+    /// SIGKILL, by PID: only a server this harness started.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let own = self.own.as_mut().expect("kill: not a server this harness started");
+        let _ = own.child.kill();
+        let _ = own.child.wait();
     }
 
     async fn running(&self) -> f64 {
         let mut s = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
         let req = format!(
-            "GET /metrics HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {METRICS_KEY}\r\n\r\n",
-            self.addr
+            "GET /metrics HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.addr, *METRICS_KEY
         );
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = String::new();
@@ -166,9 +208,13 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// A server of its own is killed; a shared one is left running.
     fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(own) = &mut self.own {
+            let _ = own.child.kill();
+            let _ = own.child.wait();
+            let _ = std::fs::remove_dir_all(&own.dir);
+        }
     }
 }
 
@@ -359,12 +405,13 @@ async fn test_S4_wrong_key_is_authentication_error() {
     assert!(!srv.client().models().await.unwrap().data.is_empty());
 }
 
-// S5 -- a tenant over its limit gets the rate-limit error with its retry delay.
+// S5 -- a tenant over its limit gets the rate-limit error with its retry delay. On a shared server
+// another client may have spent the tenant's minute already: the first request may be refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs target/debug/realm-server: run via scripts/test-clients.sh"]
 async fn test_S5_tenant_over_limit_is_rate_limit_error() {
     let srv = Server::start().await;
-    let c = Client::new(&srv.url).api_key(LIMITED_KEY);
+    let c = Client::new(&srv.url).api_key(LIMITED_KEY.as_str());
     let req = chat_req("Name three colours.", 2, 1);
     let mut err = None;
     for _ in 0..=LIMITED_RPM {
@@ -403,11 +450,12 @@ async fn test_S5_tenant_over_limit_is_rate_limit_error() {
     assert!(!conn.is_closed());
 }
 
-// S6 -- a server killed mid-stream: a clean connection error, no hang.
+// S6 -- a server killed mid-stream: a clean connection error, no hang. Always a server of its own
+// (never the shared one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs target/debug/realm-server: run via scripts/test-clients.sh"]
 async fn test_S6_server_killed_mid_stream() {
-    let mut srv = Server::start().await;
+    let mut srv = Server::start_own().await;
     let c = srv.client();
     let req = ChatCompletionRequest { max_tokens: Some(4000), ..long_req() };
     let mut sse = c.chat_stream(&req).await.unwrap();
@@ -472,7 +520,7 @@ async fn test_example_chat_runs() {
     assert!(example.is_file(), "example not built at {}", example.display());
     let out = tokio::process::Command::new(&example)
         .env("REALM_BASE_URL", &srv.url)
-        .env("REALM_API_KEY", KEY)
+        .env("REALM_API_KEY", KEY.as_str())
         .output();
     let out = within(120, out).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

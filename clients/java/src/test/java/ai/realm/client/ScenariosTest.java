@@ -237,7 +237,8 @@ class ScenariosTest {
         }
     }
 
-    // S5 -- a tenant over its limit gets the rate-limit error with its retry delay.
+    // S5 -- a tenant over its limit gets the rate-limit error with its retry delay. On a shared
+    // server another client may have spent the tenant's minute already: the first request may be refused.
     @Test
     void test_S5_tenantOverLimitIsRateLimitError() throws Exception {
         RealmClient c = TestServer.shared().client(TestServer.LIMITED_KEY);
@@ -277,7 +278,8 @@ class ScenariosTest {
         }
     }
 
-    // S6 -- a server killed mid-stream: a clean connection error, no hang.
+    // S6 -- a server killed mid-stream: a clean connection error, no hang. Always a server of its
+    // own (never the shared one).
     @Test
     void test_S6_serverKilledMidStream() throws Exception {
         try (TestServer s = TestServer.start("realm-java-client-test-kill")) {

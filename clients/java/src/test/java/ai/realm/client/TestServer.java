@@ -22,17 +22,20 @@ import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * The test harness: starts the real realm-server (REALM_SERVER_BIN, default
- * target/debug/realm-server from the repository root) on the real model (REALM_MODEL, default
- * SmolLM2 in ${REALM_CACHE_DIR:-~/.cache/realm}/models) on a free loopback port, with a tenants
- * file of SHA-256 keys (a {@code main} tenant and a {@code limited} one), polls /health, and stops
- * it by its PID. One shared server for the whole run ({@link #shared()}), stopped when JUnit's
- * root context closes; S6 starts its own.
+ * The test harness. One server for the whole run ({@link #shared()}): with REALM_TEST_URL set
+ * (scripts/test-clients.sh), that running realm-server, with the keys REALM_TEST_KEY,
+ * REALM_TEST_LIMITED_KEY and REALM_TEST_METRICS_KEY, left running at the end. Without it, the
+ * harness starts the real realm-server (REALM_SERVER_BIN, default target/debug/realm-server from
+ * the repository root) on the real model (REALM_MODEL, default SmolLM2 in
+ * ${REALM_CACHE_DIR:-~/.cache/realm}/models) on a free loopback port, with a tenants file of
+ * SHA-256 keys (a {@code main} tenant and a {@code limited} one with requests_per_minute = 2 and
+ * max_tokens = 64), polls /health, and stops it by its PID when JUnit's root context closes. S6
+ * always starts its own.
  */
 public final class TestServer implements AutoCloseable {
-    public static final String KEY = "client-test-key-0123456789";
-    public static final String LIMITED_KEY = "client-limited-key-abcdef";
-    public static final String METRICS_KEY = "client-metrics-key";
+    public static final String KEY = env("REALM_TEST_KEY", "client-test-key-0123456789");
+    public static final String LIMITED_KEY = env("REALM_TEST_LIMITED_KEY", "client-limited-key-abcdef");
+    public static final String METRICS_KEY = env("REALM_TEST_METRICS_KEY", "client-metrics-key");
 
     static final Path ROOT = findRoot();
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -42,8 +45,14 @@ public final class TestServer implements AutoCloseable {
     private static Throwable sharedError;
 
     public final String url;
+    /** The process this harness started; null for a shared server, which it never stops. */
     private final Process proc;
     private final Path log;
+
+    static String env(String name, String dflt) {
+        String v = System.getenv(name);
+        return v != null && !v.isEmpty() ? v : dflt;
+    }
 
     private static Path findRoot() {
         Path p = Paths.get("").toAbsolutePath();
@@ -108,10 +117,21 @@ public final class TestServer implements AutoCloseable {
         this.proc = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
+    /** A running server at {@code url} that someone else started. */
+    private TestServer(String url) {
+        this.url = url.replaceAll("/+$", "");
+        this.proc = null;
+        this.log = null;
+    }
+
     private TestServer waitReady() throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        return waitReady(120);
+    }
+
+    private TestServer waitReady(int seconds) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (System.nanoTime() < deadline) {
-            if (!proc.isAlive()) throw new IllegalStateException("realm-server exited with " + proc.exitValue() + ": " + logs());
+            if (proc != null && !proc.isAlive()) throw new IllegalStateException("realm-server exited with " + proc.exitValue() + ": " + logs());
             try {
                 HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/health")).timeout(Duration.ofSeconds(2)).build(),
                         HttpResponse.BodyHandlers.ofString());
@@ -121,13 +141,12 @@ public final class TestServer implements AutoCloseable {
             }
             Thread.sleep(100);
         }
-        kill();
-        throw new IllegalStateException("realm-server did not become ready: " + logs());
+        if (proc != null) kill();
+        throw new IllegalStateException("realm-server at " + url + " did not become ready: " + logs());
     }
 
-    public long pid() { return proc.pid(); }
-
     public String logs() {
+        if (log == null) return "(a shared server: its log is with whoever started it)";
         try {
             String s = Files.readString(log);
             return s.length() > 4000 ? s.substring(s.length() - 4000) : s;
@@ -136,8 +155,9 @@ public final class TestServer implements AutoCloseable {
         }
     }
 
-    /** SIGTERM to its PID, then SIGKILL after 30 s; returns the exit status. */
+    /** SIGTERM to its PID, then SIGKILL after 30 s; returns the exit status. A shared server: left running, 0. */
     public int stop() throws InterruptedException {
+        if (proc == null) return 0;
         if (proc.isAlive()) {
             proc.destroy();
             if (!proc.waitFor(30, TimeUnit.SECONDS)) {
@@ -149,8 +169,9 @@ public final class TestServer implements AutoCloseable {
         return proc.exitValue();
     }
 
-    /** SIGKILL to its PID. */
+    /** SIGKILL to its PID; never a shared server. */
     public void kill() throws InterruptedException {
+        if (proc == null) throw new IllegalStateException("kill: not a server this harness started");
         if (proc.isAlive()) {
             proc.destroyForcibly();
             proc.waitFor();
@@ -159,7 +180,7 @@ public final class TestServer implements AutoCloseable {
 
     @Override
     public void close() {
-        proc.destroyForcibly();
+        if (proc != null) proc.destroyForcibly();
     }
 
     /** One unlabelled sample of GET /metrics. */
@@ -188,12 +209,16 @@ public final class TestServer implements AutoCloseable {
         return RealmClient.builder().baseUrl(url).apiKey(key).maxRetries(0).timeout(Duration.ofSeconds(120)).build();
     }
 
-    /** The run's shared server, started once; stopped (SIGTERM, exit status 0 expected) at the end. */
+    /**
+     * The run's server: REALM_TEST_URL's, or one started once and stopped (SIGTERM, exit status 0
+     * expected) at the end.
+     */
     public static synchronized TestServer shared() {
         if (sharedError != null) throw new IllegalStateException("no realm-server: " + sharedError, sharedError);
         if (shared == null) {
             try {
-                shared = start("realm-java-client-test");
+                String url = System.getenv("REALM_TEST_URL");
+                shared = url != null && !url.isEmpty() ? new TestServer(url).waitReady(10) : start("realm-java-client-test");
             } catch (Throwable t) {
                 sharedError = t;
                 throw new IllegalStateException("no realm-server: " + t, t);
