@@ -4,7 +4,8 @@
 # the Go client (clients/go: go vet + go test, offline, Debian's Go and gorilla/websocket), and
 # the Rust client (crates/realm-client: its server tests are #[ignore]d in `cargo test
 # --workspace`, which runs before the server binary exists, and run here), and the Java client
-# (clients/java: javac with Debian's gson and JUnit 5).
+# (clients/java: javac with Debian's gson and JUnit 5), and the TypeScript client (realm-web's
+# remote engine: npm/realm-web/test.sh, its Node tests and the demo's server mode in Chromium).
 #
 # One realm-server (the debug build, CPU, SmolLM2 from the cache, -t 2) serves every client in
 # turn: it is started here on a free loopback port with a tenants file of fixed test keys (a
@@ -85,7 +86,8 @@ EOF
 PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export REALM_TEST_URL="http://127.0.0.1:$PORT"
 "$REALM_SERVER_BIN" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t 2 --config "$TMP/tenants.toml" \
-  --metrics-key "$REALM_TEST_METRICS_KEY" --max-running 8 -c 4096 >"$LOG" 2>&1 &
+  --metrics-key "$REALM_TEST_METRICS_KEY" --max-running 8 -c 4096 \
+  --cors-origin "http://127.0.0.1:${REALM_E2E_PORT:-8173}" >"$LOG" 2>&1 &
 SERVER_PID=$!
 ready=""
 for _ in $(seq 1 600); do # 120 s
@@ -108,4 +110,7 @@ run "the Python client" "$VENV/bin/python" -m pytest -q -p no:cacheprovider clie
 run "the Go client" clients/go/test.sh
 run "the Rust client" cargo test --locked -p realm-client -- --ignored
 run "the Java client" clients/java/test.sh
-# TypeScript: the remote engine's Node test and the demo's server mode in Chromium (added separately)
+# The demo page (Playwright's static server on REALM_E2E_PORT) is allowed as a CORS origin
+# above: the remote engine in a browser asks the HTTP side why a handshake was refused.
+run "the TypeScript client (realm-web's remote engine in Node, and the demo's server mode in Chromium)" \
+  npm/realm-web/test.sh

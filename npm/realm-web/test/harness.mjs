@@ -15,9 +15,9 @@ const CACHE = process.env.REALM_CACHE_DIR ?? join(homedir(), '.cache/realm');
 const MODEL = process.env.REALM_MODEL ?? join(CACHE, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
 const BIN = process.env.REALM_SERVER_BIN ?? join(ROOT, 'target/debug/realm-server');
 
-export const KEY = process.env.REALM_TEST_KEY ?? 'ts-test-key-0123456789';
-export const LIMITED_KEY = process.env.REALM_TEST_LIMITED_KEY ?? 'ts-limited-key-abcdef';
-export const METRICS_KEY = process.env.REALM_TEST_METRICS_KEY ?? 'ts-metrics-key';
+export const KEY = process.env.REALM_TEST_KEY ?? 'client-test-key-0123456789';
+export const LIMITED_KEY = process.env.REALM_TEST_LIMITED_KEY ?? 'client-limited-key-abcdef';
+export const METRICS_KEY = process.env.REALM_TEST_METRICS_KEY ?? 'client-metrics-key';
 
 export function freePort() {
   return new Promise((res, rej) => {
