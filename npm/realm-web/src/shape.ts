@@ -114,9 +114,17 @@ export abstract class StepEngine implements RealmEngine {
     if (req === null || typeof req !== 'object') throw new RealmError('invalid-argument', 'the request must be an object');
     let prompt: Prompt;
     if (typeof req.prompt === 'string') prompt = { kind: 'text', text: req.prompt };
-    else if (Array.isArray(req.prompt) && req.prompt.every((t) => Number.isInteger(t) && t >= 0)) {
-      prompt = { kind: 'ids', ids: Array.from(req.prompt) };
-    } else throw new RealmError('invalid-argument', 'prompt must be a string or an array of token ids');
+    else {
+      // Token ids: an array, or any array-like of them (a Uint32Array from `tokenize` elsewhere).
+      const ids =
+        req.prompt !== null && typeof req.prompt === 'object' && typeof (req.prompt as ArrayLike<unknown>).length === 'number'
+          ? Array.from(req.prompt as ArrayLike<unknown>)
+          : null;
+      if (ids === null || !ids.every((t) => Number.isInteger(t) && (t as number) >= 0)) {
+        throw new RealmError('invalid-argument', 'prompt must be a string or an array of token ids');
+      }
+      prompt = { kind: 'ids', ids: ids as number[] };
+    }
     const steps = await this.start(prompt, req);
     const meta = { id: `cmpl-${randomId()}`, created: now(), model: this.modelName() };
     if (req.stream) return textChunks(meta, steps);
