@@ -61,6 +61,9 @@ scripts/test-server.sh
 step "client tests: the Python, Go, Rust and Java clients against realm-server (scripts/test-clients.sh, clients/SCENARIOS.md)"
 scripts/test-clients.sh
 
+step "deployment: the image built and run with podman, compose with a real Prometheus, the Helm chart and Terraform module through their validators (scripts/test-deploy.sh, deploy/)"
+scripts/test-deploy.sh
+
 step "browser tests: realm-web on the wasm engine in headless Chromium (scripts/test-web.sh)"
 # Never skipped: without a working Debian chromium (or node) this step fails with the reason.
 if ! scripts/test-web.sh; then
