@@ -13,6 +13,9 @@ pub enum RuntimeError {
     Tokenizer(#[from] realm_tokenizer::TokenizerError),
     #[error(transparent)]
     Sampling(#[from] realm_sampling::SamplingError),
+    /// A constraint (JSON schema, regex, grammar) that is invalid, or failed while generating.
+    #[error(transparent)]
+    Grammar(#[from] realm_grammar::GrammarError),
     #[error("the prompt has {prompt} tokens but the context holds {n_ctx}")]
     PromptTooLong { prompt: usize, n_ctx: usize },
     #[error("the prompt is empty")]
@@ -69,6 +72,9 @@ impl RuntimeError {
             RuntimeError::Sampling(_) | RuntimeError::EmptyPrompt | RuntimeError::Invalid(_) => {
                 "invalid-argument"
             }
+            RuntimeError::Grammar(realm_grammar::GrammarError::Invalid { .. }) => "invalid-argument",
+            RuntimeError::Grammar(realm_grammar::GrammarError::Vocabulary(_)) => "unsupported-model",
+            RuntimeError::Grammar(realm_grammar::GrammarError::Failed(_)) => "internal",
             RuntimeError::PromptTooLong { .. } => "context-length",
             RuntimeError::QueueFull { .. } => "queue-full",
             RuntimeError::ShutDown => "shut-down",

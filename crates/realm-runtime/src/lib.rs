@@ -15,6 +15,7 @@ mod clock;
 mod device;
 mod engine;
 mod error;
+mod grammar;
 #[cfg(not(target_family = "wasm"))]
 mod kv_blocks;
 mod loaded;
@@ -35,6 +36,7 @@ pub use error::{Result, RuntimeError};
 #[cfg(not(target_family = "wasm"))]
 pub use kv_blocks::PoolStats;
 pub use realm_core::{BackendInfo, HostStat, KvDtype, OpStat};
+pub use realm_grammar::{GrammarError, Grammars, Spec as ConstraintSpec};
 pub use realm_sampling::SamplingParams;
 pub use realm_tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
 pub use request::{

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use realm_grammar::Spec;
 use realm_sampling::SamplingParams;
 
 use crate::error::{Result, RuntimeError};
@@ -42,6 +43,10 @@ pub struct RequestOptions {
     /// (`Some(0)`: the token's alone), from the model's logits before sampling filters (as
     /// vLLM reports them). At most [`MAX_LOGPROBS`].
     pub logprobs: Option<usize>,
+    /// What the answer must match (a JSON schema, a regular expression, a grammar): tokens
+    /// that would break it are masked out before sampling, and the answer ends once it is
+    /// complete.
+    pub constraint: Option<Spec>,
 }
 
 impl RequestOptions {
@@ -66,10 +71,11 @@ impl RequestOptions {
         }
     }
 
-    /// Whether only the argmax of the logits is needed (greedy, no penalties, no logprobs).
+    /// Whether only the argmax of the logits is needed (greedy, no penalties, no logprobs,
+    /// no constraint).
     pub fn argmax_only(&self) -> bool {
         let s = self.sampling();
-        s.is_greedy() && !s.has_penalties() && self.logprobs.is_none()
+        s.is_greedy() && !s.has_penalties() && self.logprobs.is_none() && self.constraint.is_none()
     }
 
     /// Checks every value: sampling parameters in range, stop strings non-empty and within

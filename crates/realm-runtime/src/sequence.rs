@@ -2,6 +2,9 @@
 //! scheduler: pick the next token (argmax or the sampler), record it, then end-of-generation
 //! → detokenize (UTF-8-safe) → stop strings (text held back while it may start one) → event.
 
+use std::sync::Arc;
+
+use realm_grammar::{Constraint, GrammarError, Grammars};
 use realm_sampling::{Sampler, StopScan, StopStrings};
 use realm_tokenizer::{StreamDecoder, Tokenizer};
 
@@ -99,12 +102,26 @@ pub(crate) struct TokenLoop {
     logprobs: Option<usize>,
     /// The last picked token's log-probabilities.
     last_logprobs: Option<TokenLogprobs>,
+    /// What the answer must match, and the logits with its mask applied (scratch).
+    constraint: Option<Constraint>,
+    masked: Vec<f32>,
 }
 
 impl TokenLoop {
-    /// A loop for `opts` after `prompt` (whose tokens the penalties see).
-    pub(crate) fn new(opts: &RequestOptions, prompt: &[u32], n_vocab: usize) -> Result<TokenLoop> {
+    /// A loop for `opts` after `prompt` (whose tokens the penalties see). A constraint is
+    /// compiled here (an invalid one is an error before any work), with `grammars` (the
+    /// model's tables, built on first use).
+    pub(crate) fn new(
+        opts: &RequestOptions,
+        prompt: &[u32],
+        n_vocab: usize,
+        grammars: &dyn Fn() -> Result<Arc<Grammars>>,
+    ) -> Result<TokenLoop> {
         opts.validate()?;
+        let constraint = match &opts.constraint {
+            Some(spec) => Some(grammars()?.compile(spec)?),
+            None => None,
+        };
         let mut sampler = Sampler::new(opts.sampling(), n_vocab)?;
         for &t in prompt {
             sampler.accept(t);
@@ -121,7 +138,21 @@ impl TokenLoop {
             argmax_only: opts.argmax_only(),
             logprobs: opts.logprobs,
             last_logprobs: None,
+            constraint,
+            masked: Vec::new(),
         })
+    }
+
+    /// Takes the constraint out (to compute its next mask on another thread while the step
+    /// runs); [`TokenLoop::put_constraint`] gives it back.
+    pub(crate) fn take_constraint(&mut self) -> Option<Constraint> {
+        self.constraint.take()
+    }
+
+    pub(crate) fn put_constraint(&mut self, c: Option<Constraint>) {
+        if c.is_some() {
+            self.constraint = c;
+        }
     }
 
     /// Whether the argmax of the logits is all this loop needs (greedy, no penalties).
@@ -140,15 +171,31 @@ impl TokenLoop {
 
     /// The next token from an evaluation of the last position (and its log-probabilities,
     /// when asked: they need the logits, which [`TokenLoop::argmax_only`] says).
+    /// With a constraint, the sampler sees the logits of allowed tokens only, and the token
+    /// advances the constraint.
     pub(crate) fn pick(&mut self, next: Next<'_>) -> Result<u32> {
-        Ok(match next {
+        let id = match next {
             Next::Id(id) => id,
             Next::Logits(logits) => {
-                let id = self.sampler.sample(logits)?;
+                let id = match &mut self.constraint {
+                    Some(c) => {
+                        self.masked.clear();
+                        self.masked.extend_from_slice(logits);
+                        if c.apply(&mut self.masked)? == 0 {
+                            return Err(GrammarError::Failed("no token is allowed next".into()).into());
+                        }
+                        self.sampler.sample(&self.masked)?
+                    }
+                    None => self.sampler.sample(logits)?,
+                };
                 self.last_logprobs = self.logprobs.map(|n| TokenLogprobs::of(logits, id, n));
                 id
             }
-        })
+        };
+        if let Some(c) = &mut self.constraint {
+            c.commit(id)?;
+        }
+        Ok(id)
     }
 
     /// Records `id` as generated (the penalties see it).
@@ -165,7 +212,8 @@ impl TokenLoop {
         id: u32,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Option<FinishReason> {
-        if !self.ignore_eog && tok.is_eog(id) {
+        let complete = self.constraint.as_ref().is_some_and(Constraint::is_complete);
+        if (!self.ignore_eog || complete) && tok.is_eog(id) {
             return Some(FinishReason::Eog);
         }
         self.text.push_str(&self.decoder.push(tok, id));
@@ -181,7 +229,9 @@ impl TokenLoop {
                 let text = self.text.get(self.emitted..safe_len).unwrap_or("");
                 on_event(Event::Token { id, text, logprobs: self.last_logprobs.as_ref() });
                 self.emitted = safe_len.max(self.emitted);
-                None
+                // A constrained answer ends when it is complete: nothing may follow but the
+                // end-of-generation token, so it is not sampled.
+                complete.then_some(FinishReason::Eog)
             }
         }
     }

@@ -209,7 +209,8 @@ impl<'e> Session<'e> {
     ) -> Result<Generation> {
         let tok = &self.engine.tokenizer;
         let n_vocab = self.engine.config().n_vocab;
-        let mut lp = TokenLoop::new(&req.options, &req.prompt, n_vocab)?;
+        let engine = self.engine;
+        let mut lp = TokenLoop::new(&req.options, &req.prompt, n_vocab, &|| engine.grammars())?;
         // Plain greedy decoding needs only the argmax: the backend computes it and reads back
         // one id (penalties need every logit, so they take the sampler's path).
         let argmax = lp.argmax_only();

@@ -33,6 +33,7 @@ use crate::kv_blocks::BlockPool;
 use crate::loaded::{StepRows, Want};
 use crate::request::GenerateRequest;
 use crate::sequence::{Event, FinishReason, Next, TokenLoop};
+use realm_grammar::Grammars;
 
 /// The pool's size and the longest sequence, from the config and the model.
 #[derive(Debug, Clone, Copy)]
@@ -98,8 +99,13 @@ pub(crate) struct Seq {
 }
 
 impl Seq {
-    pub(crate) fn new(id: u64, req: GenerateRequest, n_vocab: usize) -> Result<Seq> {
-        let lp = TokenLoop::new(&req.options, &req.prompt, n_vocab)?;
+    pub(crate) fn new(
+        id: u64,
+        req: GenerateRequest,
+        n_vocab: usize,
+        grammars: &dyn Fn() -> Result<Arc<Grammars>>,
+    ) -> Result<Seq> {
+        let lp = TokenLoop::new(&req.options, &req.prompt, n_vocab, grammars)?;
         Ok(Seq {
             id,
             prompt_len: req.prompt.len(),
@@ -431,8 +437,19 @@ impl Core {
         self.running.iter().position(|s| s.id == id)
     }
 
-    /// One forward pass over the members' rows, then each member's token.
+    /// One forward pass over the members' rows, then each member's token. The members that
+    /// sample this step under a constraint get their token masks computed on another thread
+    /// meanwhile (CPU work that the forward pass hides, wholly on a GPU backend).
     fn run_step(&mut self, mut members: Vec<Member>) {
+        let mut constrained = Vec::new();
+        for m in &members {
+            if let Some(s) = self.running.iter_mut().find(|s| s.id == m.id)
+                && s.computed + m.rows == s.tokens.len()
+                && let Some(c) = s.lp.take_constraint()
+            {
+                constrained.push((m.id, c));
+            }
+        }
         let (mut tokens, mut pos, mut seq, mut logit_rows) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut tables: Vec<&[u32]> = Vec::new();
@@ -457,9 +474,36 @@ impl Core {
             RowsDesc { pos: &pos, seq: &seq, tables: &tables, block_size: self.config.block_size };
         let want = Want { rows: Logits::Rows(&logit_rows), logits: sampled, argmax: true };
         let step = StepRows { tokens: &tokens, rows };
-        let result =
-            crate::block_on::block_on(self.engine.device.step(&mut self.state, &step, &want));
+        let (engine, state) = (&self.engine, &mut self.state);
+        let mut forward = || crate::block_on::block_on(engine.device.step(state, &step, &want));
+        let result = if constrained.is_empty() {
+            forward()
+        } else {
+            let (result, mask_seconds, wait) = std::thread::scope(|sc| {
+                let masks = sc.spawn(|| {
+                    let t = now();
+                    for (_, c) in constrained.iter_mut() {
+                        // An error here comes back when the token is picked.
+                        let _ = c.compute_mask();
+                    }
+                    now() - t
+                });
+                let result = forward();
+                let t = now();
+                let mask_seconds = masks.join().unwrap_or(0.0);
+                (result, mask_seconds, now() - t)
+            });
+            self.stats.masks += constrained.len() as u64;
+            self.stats.mask_seconds += mask_seconds;
+            self.stats.mask_wait_seconds += wait;
+            result
+        };
         drop(tables);
+        for (id, c) in constrained {
+            if let Some(i) = self.seq_index(id) {
+                self.running[i].lp.put_constraint(Some(c));
+            }
+        }
         self.stats.steps += 1;
         self.stats.step_sequences += members.len() as u64;
         let out = match result {

@@ -88,6 +88,12 @@ pub struct SchedulerStats {
     pub decode_rows: u64,
     pub generated_tokens: u64,
     pub preemptions: u64,
+    /// Constrained decoding: token masks computed beside the steps, their total time, and
+    /// the time steps waited for masks after their forward pass had ended (what the masks
+    /// added to the steps), in seconds.
+    pub masks: u64,
+    pub mask_seconds: f64,
+    pub mask_wait_seconds: f64,
     pub finished: u64,
     pub cancelled: u64,
     pub failed: u64,
@@ -121,6 +127,9 @@ pub struct Scheduler {
     config: SchedulerConfig,
     tokenizer: Arc<Tokenizer>,
     template: Arc<ChatTemplate>,
+    /// Constrained decoding's tables, built on the first constrained request (on the
+    /// submitting thread, as each request's constraint is compiled).
+    grammars: crate::grammar::GrammarCell,
     n_vocab: usize,
     max_seq_len: usize,
 }
@@ -170,6 +179,7 @@ impl Scheduler {
             config,
             tokenizer,
             template,
+            grammars: Default::default(),
             n_vocab,
             max_seq_len: sizes.max_seq_len,
         })
@@ -200,7 +210,8 @@ impl Scheduler {
             return Err(RuntimeError::QueueFull { waiting: prev });
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let seq = match core::Seq::new(id, req, self.n_vocab) {
+        let grammars = || Ok(self.grammars.get(&self.tokenizer)?);
+        let seq = match core::Seq::new(id, req, self.n_vocab, &grammars) {
             Ok(s) => s,
             Err(e) => {
                 self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -218,6 +229,12 @@ impl Scheduler {
             return Err(RuntimeError::ShutDown);
         }
         Ok(handle)
+    }
+
+    /// Constrained decoding's tables (built on the first call), to check a constraint before
+    /// submitting: [`realm_grammar::Grammars::compile`] says what is wrong with it.
+    pub fn grammars(&self) -> Result<Arc<realm_grammar::Grammars>> {
+        Ok(self.grammars.get(&self.tokenizer)?)
     }
 
     /// A snapshot of the counts.
