@@ -10,9 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use realm_protocol::{
-    ChatCompletionRequest, CompletionRequest, ErrorCode, Prompt, Sampling, Stop, Timings,
+    ChatCompletionRequest, CompletionRequest, ConstraintFields, ErrorCode, Prompt, ResponseFormat,
+    Sampling, Stop, Timings,
 };
-use realm_runtime::{ChatMessage, Completion, GenerateRequest, RequestOptions, SeqEvent};
+use realm_runtime::{
+    ChatMessage, Completion, ConstraintSpec, GenerateRequest, GrammarError, RequestOptions,
+    RuntimeError, SeqEvent,
+};
 use tokio::sync::mpsc;
 
 use crate::app::{App, Ready};
@@ -48,6 +52,7 @@ pub fn base_options(
     stop: &Option<Stop>,
     max_tokens: Option<u32>,
     logprobs: Option<usize>,
+    constraint: Option<ConstraintSpec>,
 ) -> RequestOptions {
     RequestOptions {
         max_tokens: max_tokens.map(|n| n as usize),
@@ -64,6 +69,58 @@ pub fn base_options(
         special_text: false,
         ignore_eog: s.ignore_eos.unwrap_or(false),
         logprobs,
+        constraint,
+    }
+}
+
+/// The request's structured-output constraint: at most one way of giving it (an empty
+/// string, and `response_format: text`, give none), compiled once here so that an invalid
+/// schema or grammar is a 400 naming its field before anything is queued. (Each choice
+/// compiles its own copy again when it is submitted: a constraint holds one answer's state.)
+pub fn constraint(
+    ready: &Ready,
+    f: ConstraintFields<'_>,
+) -> Result<Option<ConstraintSpec>, ApiError> {
+    let mut given: Vec<(&'static str, ConstraintSpec)> = Vec::new();
+    match f.response_format {
+        None | Some(ResponseFormat::Text) => {}
+        Some(ResponseFormat::JsonObject) => given.push(("response_format", ConstraintSpec::JsonObject)),
+        Some(ResponseFormat::JsonSchema { json_schema }) => match &json_schema.schema {
+            Some(s) => given
+                .push(("response_format.json_schema.schema", ConstraintSpec::JsonSchema(s.clone()))),
+            None => {
+                return Err(ApiError::invalid(
+                    "response_format.json_schema.schema",
+                    "a json_schema response format needs its schema",
+                ));
+            }
+        },
+    }
+    let text = |v: Option<&str>| v.filter(|g| !g.is_empty()).map(str::to_owned);
+    if let Some(g) = text(f.grammar) {
+        given.push(("grammar", ConstraintSpec::Gbnf(g)));
+    }
+    if let Some(s) = f.json_schema {
+        given.push(("json_schema", ConstraintSpec::JsonSchema(s.clone())));
+    }
+    if let Some(r) = text(f.regex) {
+        given.push(("regex", ConstraintSpec::Regex(r)));
+    }
+    if let Some(l) = text(f.lark) {
+        given.push(("lark", ConstraintSpec::Lark(l)));
+    }
+    if let [(first, _), (second, _), ..] = given.as_slice() {
+        return Err(ApiError::invalid(
+            *second,
+            format!("give one constraint: {first} and {second} were both given"),
+        ));
+    }
+    let Some((param, spec)) = given.pop() else { return Ok(None) };
+    let grammars = ready.scheduler.grammars().map_err(ApiError::from)?;
+    match grammars.compile(&spec) {
+        Ok(_) => Ok(Some(spec)),
+        Err(e @ GrammarError::Invalid { .. }) => Err(ApiError::invalid(param, e.to_string())),
+        Err(e) => Err(RuntimeError::from(e).into()),
     }
 }
 
@@ -153,7 +210,7 @@ pub fn chat_choices(
     let prompt = chat_prompt(ready, messages)?;
     let max = max_tokens(req.max_answer_tokens(), tenant, None)?;
     let logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0) as usize);
-    let base = base_options(&req.sampling(), &req.stop, max, logprobs);
+    let base = base_options(&req.sampling(), &req.stop, max, logprobs, constraint(ready, req.constraint())?);
     let n = req.n.unwrap_or(1);
     Ok(seeds(req.sampling().seed, n)
         .map(|seed| Choice {
@@ -180,7 +237,13 @@ pub fn completion_choices(
         Some(Prompt::TokenLists(v)) => v.iter().map(|ids| (ids.clone(), None)).collect(),
     };
     let max = max_tokens(req.max_tokens, tenant, Some(16))?;
-    let base = base_options(&req.sampling(), &req.stop, max, req.logprobs.map(|n| n as usize));
+    let base = base_options(
+        &req.sampling(),
+        &req.stop,
+        max,
+        req.logprobs.map(|n| n as usize),
+        constraint(ready, req.constraint())?,
+    );
     let n = req.n.unwrap_or(1);
     let echo = req.echo == Some(true);
     let mut out = Vec::new();

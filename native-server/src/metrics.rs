@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
 use realm_runtime::SchedulerStats;
@@ -36,6 +36,9 @@ pub struct Metrics {
     prefix_hits: IntCounter,
     preemptions: IntCounter,
     engine_steps: IntCounter,
+    masks: IntCounter,
+    mask_seconds: Counter,
+    mask_wait_seconds: Counter,
     /// The engine's counters at the last scrape (they are monotonic; the deltas go in).
     last: Mutex<SchedulerStats>,
 }
@@ -66,6 +69,12 @@ fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
     let g = IntGauge::new(name, help)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
+}
+
+fn seconds_counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<Counter> {
+    let c = Counter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
 }
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
@@ -211,6 +220,21 @@ impl Metrics {
                 "realm_engine_steps_total",
                 "Forward passes of the engine.",
             )?,
+            masks: plain_counter(
+                &r,
+                "realm_constrained_masks_total",
+                "Token masks of constrained decoding (structured output), one per constrained token.",
+            )?,
+            mask_seconds: seconds_counter(
+                &r,
+                "realm_constrained_mask_seconds_total",
+                "Time spent computing token masks, beside the engine's forward passes.",
+            )?,
+            mask_wait_seconds: seconds_counter(
+                &r,
+                "realm_constrained_mask_wait_seconds_total",
+                "Time forward passes waited for token masks after they ended (what masks added).",
+            )?,
             last: Mutex::new(SchedulerStats::default()),
             registry: r,
         })
@@ -224,6 +248,9 @@ impl Metrics {
             self.prefix_hits.inc_by(s.kv.hit_tokens.saturating_sub(last.kv.hit_tokens));
             self.preemptions.inc_by(s.preemptions.saturating_sub(last.preemptions));
             self.engine_steps.inc_by(s.steps.saturating_sub(last.steps));
+            self.masks.inc_by(s.masks.saturating_sub(last.masks));
+            self.mask_seconds.inc_by((s.mask_seconds - last.mask_seconds).max(0.0));
+            self.mask_wait_seconds.inc_by((s.mask_wait_seconds - last.mask_wait_seconds).max(0.0));
             *last = *s;
         }
         self.running.set(s.running as i64);

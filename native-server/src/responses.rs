@@ -42,7 +42,7 @@ fn choice(ready: &Ready, tenant: &Tenant, req: &ResponseRequest) -> Result<Choic
     let max = generate::max_tokens(req.max_output_tokens, tenant, None)
         .map_err(|e| ApiError { param: Some("max_output_tokens".into()), ..e })?;
     let sampling = req.sampling();
-    let base = generate::base_options(&sampling, &None, max, None);
+    let base = generate::base_options(&sampling, &None, max, None, None);
     let seed = generate::seeds(sampling.seed, 1).next();
     Ok(Choice { prompt, options: RequestOptions { seed, ..base }, echo: None })
 }

@@ -31,12 +31,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, args, log_name):
+    def __init__(self, args, log_name, model=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(tempfile.gettempdir()) / f"{log_name}-{self.port}.log", "w+")
         self.proc = subprocess.Popen(
-            [str(SERVER_BIN), "-m", str(MODEL), "--port", str(self.port), "-t", "2", *args],
+            [str(SERVER_BIN), "-m", str(model or MODEL), "--port", str(self.port), "-t", "2", *args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

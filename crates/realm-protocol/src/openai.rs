@@ -28,9 +28,31 @@ macro_rules! with_sampling {
             pub repeat_last_n: Option<u32>,
             /// Keep generating past end-of-generation tokens (llama-server's `ignore_eos`).
             pub ignore_eos: Option<bool>,
+            /// Structured output: OpenAI's `response_format` (`text`, `json_object`,
+            /// `json_schema`).
+            pub response_format: Option<ResponseFormat>,
+            /// Extensions, at most one of them and not with a `response_format` other than
+            /// `text`: a GBNF grammar (llama-server's `grammar`), a JSON schema
+            /// (llama-server's `json_schema`), a regular expression the whole answer matches,
+            /// a grammar in llguidance's Lark dialect.
+            pub grammar: Option<String>,
+            pub json_schema: Option<serde_json::Value>,
+            pub regex: Option<String>,
+            pub lark: Option<String>,
         }
 
         impl $name {
+            /// The structured-output fields.
+            pub fn constraint(&self) -> ConstraintFields<'_> {
+                ConstraintFields {
+                    response_format: self.response_format.as_ref(),
+                    grammar: self.grammar.as_deref(),
+                    json_schema: self.json_schema.as_ref(),
+                    regex: self.regex.as_deref(),
+                    lark: self.lark.as_deref(),
+                }
+            }
+
             /// The sampling fields.
             pub fn sampling(&self) -> Sampling {
                 Sampling {
@@ -94,6 +116,42 @@ pub struct CompletionRequest {
     pub best_of: Option<u32>,
     pub user: Option<String>,
 }
+}
+
+/// OpenAI's `response_format`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// No constraint.
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid under `json_schema.schema`.
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+/// `response_format.json_schema`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct JsonSchemaFormat {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The JSON schema (required).
+    pub schema: Option<serde_json::Value>,
+    /// Accepted for compatibility: the schema is always followed exactly.
+    pub strict: Option<bool>,
+}
+
+/// The structured-output fields of a request (see the request types).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConstraintFields<'a> {
+    pub response_format: Option<&'a ResponseFormat>,
+    pub grammar: Option<&'a str>,
+    pub json_schema: Option<&'a serde_json::Value>,
+    pub regex: Option<&'a str>,
+    pub lark: Option<&'a str>,
 }
 
 /// The sampling fields common to chat and completions: OpenAI's, then llama.cpp's extensions.

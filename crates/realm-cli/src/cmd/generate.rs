@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use realm_runtime::{
-    BackendKind, ChatMessage, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
+    BackendKind, ChatMessage, ConstraintSpec, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
     KvDtype, Profile, RequestOptions, Session,
 };
 use serde_json::json;
@@ -174,6 +174,46 @@ pub struct GenerateArgs {
     /// each with its own seed (`--seed` + i): printed as each completes.
     #[arg(long, default_value_t = 1)]
     parallel: usize,
+    #[command(flatten)]
+    constraint: ConstraintArgs,
+}
+
+/// Structured output: what the answer must match (one of them).
+#[derive(clap::Args, Clone)]
+#[group(multiple = false)]
+pub struct ConstraintArgs {
+    /// A JSON schema file: the answer is JSON valid under it.
+    #[arg(long, value_name = "FILE")]
+    json_schema: Option<PathBuf>,
+    /// A grammar file: llama.cpp's GBNF (`root ::= …`), or llguidance's Lark when the file
+    /// name ends in `.lark` (`start: …`).
+    #[arg(long, value_name = "FILE")]
+    grammar: Option<PathBuf>,
+    /// A regular expression the whole answer matches.
+    #[arg(long, value_name = "REGEX")]
+    regex: Option<String>,
+}
+
+impl ConstraintArgs {
+    pub fn spec(&self) -> anyhow::Result<Option<ConstraintSpec>> {
+        let read = |f: &PathBuf| {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))
+        };
+        Ok(if let Some(f) = &self.json_schema {
+            let schema = serde_json::from_str(&read(f)?)
+                .with_context(|| format!("{} is not JSON", f.display()))?;
+            Some(ConstraintSpec::JsonSchema(schema))
+        } else if let Some(f) = &self.grammar {
+            let g = read(f)?;
+            Some(if f.extension().is_some_and(|e| e == "lark") {
+                ConstraintSpec::Lark(g)
+            } else {
+                ConstraintSpec::Gbnf(g)
+            })
+        } else {
+            self.regex.clone().map(ConstraintSpec::Regex)
+        })
+    }
 }
 
 pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
@@ -188,6 +228,7 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     let prompt = engine.tokenizer().tokenize(&text, true, a.special);
     let mut options = a.sample.options(Some(0.0), a.n);
     options.stop = a.stop.clone();
+    options.constraint = a.constraint.spec()?;
     if a.parallel > 1 {
         return super::parallel::run(engine, &a.run, prompt, options, a.parallel, a.json);
     }
