@@ -101,6 +101,13 @@ impl Grammars {
     /// accident. The end-of-generation token the constraint allows once an answer is complete
     /// is the model's end-of-turn token, else its end-of-sequence token.
     pub fn new(tok: Arc<Tokenizer>) -> Result<Grammars, GrammarError> {
+        // llguidance reads the clock while computing masks; on wasm64 (the browser's Memory64
+        // build) the only clock it has is std's, which panics there.
+        if cfg!(target_arch = "wasm64") {
+            return Err(GrammarError::Vocabulary(
+                "constrained decoding is not available in the Memory64 (wasm64) build".into(),
+            ));
+        }
         let n_vocab = tok.n_vocab();
         let eos = tok
             .eot()
@@ -218,15 +225,48 @@ impl Constraint {
     pub fn apply(&mut self, logits: &mut [f32]) -> Result<usize, GrammarError> {
         self.compute_mask()?;
         let Some(mask) = &self.mask else { return Ok(0) };
-        let mut allowed = 0;
-        for (id, l) in logits.iter_mut().enumerate() {
-            if mask.is_allowed(id as u32) {
-                allowed += 1;
-            } else {
+        let n = logits.len();
+        mask.iter_unset_entries(|i| {
+            if let Some(l) = logits.get_mut(i) {
                 *l = f32::NEG_INFINITY;
             }
+        });
+        // Tokens past the mask's end (a vocabulary padded beyond the tokenizer's) are never
+        // allowed.
+        for l in logits.iter_mut().skip(mask.len()) {
+            *l = f32::NEG_INFINITY;
         }
-        Ok(allowed)
+        Ok(mask.num_set().min(n))
+    }
+
+    /// The allowed token with the highest logit (the lowest id among equals), or `None` when
+    /// nothing is allowed: greedy decoding under the constraint, without touching the logits.
+    pub fn masked_argmax(&mut self, logits: &[f32]) -> Result<Option<u32>, GrammarError> {
+        self.compute_mask()?;
+        let Some(mask) = &self.mask else { return Ok(None) };
+        let mut best: Option<(u32, f32)> = None;
+        mask.iter_set_entries(|i| {
+            if let Some(&l) = logits.get(i)
+                && best.is_none_or(|(_, b)| l > b)
+            {
+                best = Some((i as u32, l));
+            }
+        });
+        Ok(best.map(|(i, _)| i))
+    }
+
+    /// Whether `id` is allowed next, without computing the whole mask where it can: checking
+    /// one token is far cheaper than a mask (greedy decoding mostly takes the model's best
+    /// token, which mostly is allowed). The end-of-generation token is checked on the mask.
+    pub fn check(&mut self, id: u32) -> Result<bool, GrammarError> {
+        if let Some(m) = &self.mask {
+            return Ok(m.is_allowed(id));
+        }
+        if id == self.eos || self.matcher.is_stopped() {
+            return self.allows(id);
+        }
+        let n = self.matcher.validate_tokens(&[id]).map_err(|e| GrammarError::Failed(e.to_string()))?;
+        Ok(n == 1)
     }
 
     /// Whether `id` is allowed next (computing the mask if needed).

@@ -25,6 +25,13 @@ fn feed(tok: &Tokenizer, g: &Grammars, spec: &Spec, text: &str) -> (usize, usize
     let mut c = g.compile(spec).unwrap();
     let mut logits = vec![0f32; g.n_vocab()];
     for (k, &id) in ids.iter().enumerate() {
+        // Checking tokens one by one (before the mask exists) agrees with the mask.
+        let step = (g.n_vocab() / 61).max(1);
+        let sample: Vec<u32> =
+            (0..g.n_vocab() as u32).step_by(step).chain([id]).filter(|&t| t != g.eos()).collect();
+        let checked: Vec<bool> = sample.iter().map(|&t| c.check(t).unwrap()).collect();
+        let masked: Vec<bool> = sample.iter().map(|&t| c.allows(t).unwrap()).collect();
+        assert_eq!(checked, masked, "at token {k} of {text:?}");
         if !c.allows(id).unwrap() {
             return (k, ids.len(), false);
         }

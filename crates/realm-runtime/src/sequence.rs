@@ -143,12 +143,24 @@ impl TokenLoop {
         })
     }
 
-    /// Takes the constraint out (to compute its next mask on another thread while the step
-    /// runs); [`TokenLoop::put_constraint`] gives it back.
+    /// Greedy decoding without penalties: the pick is the best token (the best allowed one).
+    fn plain_greedy(&self) -> bool {
+        let p = self.sampler.params();
+        p.is_greedy() && !p.has_penalties()
+    }
+
+    /// Takes the constraint out to compute its next mask on another thread while the step
+    /// runs ([`TokenLoop::put_constraint`] gives it back), when the pick will need the whole
+    /// mask: sampling does; plain greedy decoding mostly checks its one best token instead.
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn take_constraint(&mut self) -> Option<Constraint> {
+        if self.plain_greedy() {
+            return None;
+        }
         self.constraint.take()
     }
 
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn put_constraint(&mut self, c: Option<Constraint>) {
         if c.is_some() {
             self.constraint = c;
@@ -177,7 +189,20 @@ impl TokenLoop {
         let id = match next {
             Next::Id(id) => id,
             Next::Logits(logits) => {
+                let plain_greedy = self.plain_greedy();
                 let id = match &mut self.constraint {
+                    // Greedy: the best allowed token. Usually the best token of all is allowed
+                    // (checked alone, without the whole mask), else the allowed ones are
+                    // scanned; the logits are not copied.
+                    Some(c) if plain_greedy => {
+                        let best = argmax(logits);
+                        match best {
+                            Some(b) if c.check(b)? => b,
+                            _ => c.masked_argmax(logits)?.ok_or_else(|| {
+                                GrammarError::Failed("no token is allowed next".into())
+                            })?,
+                        }
+                    }
                     Some(c) => {
                         self.masked.clear();
                         self.masked.extend_from_slice(logits);
@@ -248,4 +273,15 @@ impl TokenLoop {
         }
         self.emitted = self.text.len();
     }
+}
+
+/// The index of the largest value (the lowest among equals), as the sampler's greedy pick.
+fn argmax(v: &[f32]) -> Option<u32> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &x) in v.iter().enumerate() {
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best.map(|(i, _)| i as u32)
 }
