@@ -73,6 +73,20 @@ fn stop_strings(obj: &JsValue) -> Result<Vec<String>, JsValue> {
     }
 }
 
+/// `constraint`: a JSON string of a [`realm_runtime::ConstraintSpec`] (`{"json_schema": …}`,
+/// `"json_object"`, `{"regex": …}`, `{"lark": …}`, `{"gbnf": …}`), as realm-web writes it.
+fn constraint(obj: &JsValue) -> Result<Option<realm_runtime::ConstraintSpec>, JsValue> {
+    match field(obj, "constraint")? {
+        None => Ok(None),
+        Some(v) => {
+            let text = string(&v, "constraint")?;
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| invalid(format!("constraint is not a constraint ({e}): {text:.80}")))
+        }
+    }
+}
+
 /// Read completion options from a plain object (`undefined`/`null`: every default).
 pub fn completion_options(obj: &JsValue) -> Result<CompletionOptions, JsValue> {
     if obj.is_undefined() || obj.is_null() {
@@ -89,6 +103,7 @@ pub fn completion_options(obj: &JsValue) -> Result<CompletionOptions, JsValue> {
         seed: integer(obj, "seed", MAX_SAFE)?,
         stop: stop_strings(obj)?,
         special_text: boolean(obj, "special")?.unwrap_or(false),
+        constraint: constraint(obj)?,
         ..realm_runtime::RequestOptions::default()
     };
     Ok(CompletionOptions { request, n_ctx: to_usize(integer(obj, "n_ctx", MAX_SAFE)?) })

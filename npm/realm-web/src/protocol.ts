@@ -25,6 +25,9 @@ export interface GenerateOptions {
   seed?: number;
   stop?: string | string[];
   n_ctx?: number;
+  /** JSON of the engine's constraint (`{"json_schema": …}`, `"json_object"`, `{"regex": …}`,
+   * `{"lark": …}`, `{"gbnf": …}`). */
+  constraint?: string;
 }
 
 export interface GenerateResult {

@@ -511,7 +511,11 @@ class RemoteEngine extends StepEngine {
   protected async start(prompt: Prompt, req: SamplingOptions): Promise<AsyncQueue<Step>> {
     const opts = samplingOptions(req);
     delete opts.n_ctx; // the server's context (-c) applies
+    delete opts.constraint; // the server reads the request's own fields
     const body: Record<string, unknown> = { ...opts };
+    for (const k of ['response_format', 'grammar', 'lark', 'regex'] as const) {
+      if (req[k] !== undefined && req[k] !== null) body[k] = req[k];
+    }
     if (this.s.model) body.model = this.s.model;
     let type: 'chat' | 'complete';
     if (prompt.kind === 'chat') {

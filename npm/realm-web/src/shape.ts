@@ -29,6 +29,8 @@ export type Step =
 /** The sampling fields both engines read, checked for type here so mistakes fail before any
  * work starts. `n_ctx` is the Worker engine's alone (the remote engine leaves it out). */
 export interface CheckedOptions {
+  /** The engine's constraint, as JSON (the Worker engine's). */
+  constraint?: string;
   max_tokens?: number;
   temperature?: number;
   top_k?: number;
@@ -49,12 +51,44 @@ export function samplingOptions(req: SamplingOptions): CheckedOptions {
     }
     out[k] = v;
   }
+  const constraint = constraintSpec(req);
+  if (constraint !== null) out.constraint = JSON.stringify(constraint);
   if (req.stop !== undefined && req.stop !== null) {
     const ok = typeof req.stop === 'string' || (Array.isArray(req.stop) && req.stop.every((s) => typeof s === 'string'));
     if (!ok) throw new RealmError('invalid-argument', 'stop must be a string or an array of strings');
     out.stop = req.stop;
   }
   return out;
+}
+
+/** The request's constraint as the engine reads it (realm-runtime's `ConstraintSpec`), or
+ * null: at most one of `response_format` (other than `text`), `grammar`, `lark`, `regex`. */
+export function constraintSpec(req: SamplingOptions): unknown {
+  const given: Array<[string, unknown]> = [];
+  const rf = req.response_format as { type?: unknown; json_schema?: { schema?: unknown } } | undefined | null;
+  if (rf !== undefined && rf !== null) {
+    if (typeof rf !== 'object') throw new RealmError('invalid-argument', 'response_format must be an object');
+    if (rf.type === 'json_object') given.push(['response_format', 'json_object']);
+    else if (rf.type === 'json_schema') {
+      const schema = rf.json_schema?.schema;
+      if (schema === undefined || schema === null || (typeof schema !== 'object' && typeof schema !== 'boolean')) {
+        throw new RealmError('invalid-argument', 'response_format.json_schema.schema must be a JSON schema (an object)');
+      }
+      given.push(['response_format', { json_schema: schema }]);
+    } else if (rf.type !== 'text') {
+      throw new RealmError('invalid-argument', `response_format.type must be 'text', 'json_object' or 'json_schema', not ${JSON.stringify(rf.type)}`);
+    }
+  }
+  for (const [k, tag] of [['grammar', 'gbnf'], ['lark', 'lark'], ['regex', 'regex']] as const) {
+    const v = req[k];
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v !== 'string') throw new RealmError('invalid-argument', `${k} must be a string`);
+    given.push([k, { [tag]: v }]);
+  }
+  if (given.length > 1) {
+    throw new RealmError('invalid-argument', `give one constraint: ${given[0][0]} and ${given[1][0]} were both given`);
+  }
+  return given.length ? given[0][1] : null;
 }
 
 interface Meta {

@@ -108,7 +108,22 @@ export interface SamplingOptions {
    * The Worker engine's alone: a remote engine's context is the server's (`-c`). */
   n_ctx?: number;
   signal?: AbortSignal;
+  /** Structured output, as OpenAI's: `{ type: 'json_object' }`, or `{ type: 'json_schema',
+   * json_schema: { name, schema } }` (the answer is JSON valid under `schema`). */
+  response_format?: ResponseFormat;
+  /** Extensions (realm-server's, llama-server's `grammar`), at most one constraint in all:
+   * a GBNF grammar (`root ::= …`), */
+  grammar?: string;
+  /** a grammar in llguidance's Lark dialect (`start: …`), */
+  lark?: string;
+  /** a regular expression the whole answer matches. */
+  regex?: string;
 }
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name?: string; description?: string; schema: Record<string, unknown> | boolean; strict?: boolean } };
 
 export interface ChatCompletionRequest extends SamplingOptions {
   messages: ChatMessage[];
