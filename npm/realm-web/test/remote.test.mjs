@@ -3,6 +3,8 @@
 // by the package's own name, so the `exports` map's `node` condition is what is tested.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { createEngine, RealmError } from 'realm-web';
 import { KEY, LIMITED_KEY, OwnServer, freePort, httpChat, running, server, until } from './harness.mjs';
 
@@ -221,5 +223,66 @@ describe('the engine interface', () => {
     await assert.rejects(createEngine({ remote: 'ftp://x' }), (e) => e.code === 'invalid-argument');
     await assert.rejects(createEngine({ remote: srv.ws, connectTimeoutMs: -1 }), (e) => e.code === 'invalid-argument');
     await assert.rejects(createEngine({ remote: srv.ws, apiKey: 5 }), (e) => e.code === 'invalid-argument');
+  });
+});
+
+describe('structured output (the server applies the constraint)', () => {
+  // An independent validator (Ajv, JSON Schema 2020-12, formats checked).
+  const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false }));
+  const schemas = {
+    person: {
+      type: 'object',
+      properties: {
+        name: { type: 'string', maxLength: 40 },
+        age: { type: 'integer', minimum: 0, maximum: 120 },
+        tags: { type: 'array', items: { enum: ['a', 'b', 'c'] }, minItems: 1, maxItems: 3 },
+      },
+      required: ['name', 'age', 'tags'],
+      additionalProperties: false,
+    },
+    event: {
+      type: 'object',
+      properties: { title: { type: 'string', maxLength: 40 }, date: { type: 'string', format: 'date' } },
+      required: ['title', 'date'],
+      additionalProperties: false,
+    },
+  };
+  for (const [name, schema] of Object.entries(schemas)) {
+    test(`json_schema (${name}): streamed and whole answers validate`, async () => {
+      const validate = ajv.compile(schema);
+      const req = {
+        messages: [{ role: 'user', content: `Describe a ${name} as JSON.` }],
+        max_tokens: 150,
+        temperature: 0.7,
+        seed: 3,
+        response_format: { type: 'json_schema', json_schema: { name, schema } },
+      };
+      const whole = await engine.chat.completions.create(req);
+      const { text } = await collect(await engine.chat.completions.create({ ...req, stream: true }));
+      assert.equal(text, whole.choices[0].message.content);
+      assert.equal(whole.choices[0].finish_reason, 'stop');
+      const value = JSON.parse(text);
+      assert.ok(validate(value), `${text}: ${JSON.stringify(validate.errors)}`);
+    });
+  }
+
+  test('a regex and a GBNF grammar', async () => {
+    const r = await engine.chat.completions.create({ messages: MSG, max_tokens: 20, regex: '(red|green|blue), (red|green|blue)' });
+    assert.match(r.choices[0].message.content, /^(red|green|blue), (red|green|blue)$/);
+    const g = await engine.completions.create({ prompt: 'Sum:', max_tokens: 30, temperature: 0.9, seed: 1, grammar: 'root ::= [1-9] [0-9]? (" + " [1-9] [0-9]?)*' });
+    // whole when it ended by itself; cut by max_tokens, a prefix of a sum
+    const sum = g.choices[0].finish_reason === 'stop' ? /^[1-9][0-9]?( \+ [1-9][0-9]?)*$/ : /^[1-9][0-9]?( \+ [1-9][0-9]?)*( \+ ?)?$/;
+    assert.match(g.choices[0].text, sum);
+  });
+
+  test('an invalid schema, and two constraints, are invalid-argument', async () => {
+    await assert.rejects(
+      engine.chat.completions.create({ messages: MSG, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } } }),
+      (e) => e.code === 'invalid-argument' && e.status === 400 && e.param === 'request.response_format.json_schema.schema',
+    );
+    await assert.rejects(
+      engine.chat.completions.create({ messages: MSG, regex: 'a', grammar: 'root ::= "a"' }),
+      (e) => e.code === 'invalid-argument',
+    );
   });
 });
