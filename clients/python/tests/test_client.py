@@ -428,3 +428,26 @@ def test_async_stream_close_closes_response(scripted: Any) -> None:
 
     asyncio.run(main())
     assert websockets.__version__
+
+
+def test_structured_output(client: Client) -> None:
+    """response_format over HTTP (whole and streamed) and realm.v1, validated by jsonschema."""
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green", "blue"]}, "count": {"type": "integer", "minimum": 1, "maximum": 9}},
+        "required": ["colour", "count"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "pick", "schema": schema}}
+    kw: dict[str, Any] = dict(messages=MSG, max_tokens=40, seed=4, temperature=0.7, response_format=fmt)
+    whole = client.chat.completions.create(**kw).choices[0].message.content
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(stream=True, **kw) if c.choices)
+    assert streamed == whole
+    jsonschema.validate(json.loads(whole), schema)
+    with client.connect() as conn:
+        assert conn.chat(MSG, max_tokens=40, seed=4, temperature=0.7, response_format=fmt).result().text == whole
+        with pytest.raises(BadRequestError) as e:
+            conn.chat(MSG, response_format={"type": "json_schema", "json_schema": {"schema": {"type": "nope"}}}).result()
+        assert e.value.param == "request.response_format.json_schema.schema"

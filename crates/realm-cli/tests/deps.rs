@@ -18,6 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "realm-model",
             "realm-tokenizer",
             "realm-sampling",
+            "realm-grammar",
             "realm-backend-cpu",
             "realm-backend-wgpu",
             "realm-quant",
@@ -25,6 +26,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("realm-testdata", &[]),
     ("realm-sampling", &[]),
+    // Structured output: llguidance over the tokenizer's vocabulary.
+    ("realm-grammar", &["realm-tokenizer", "realm-gguf", "realm-quant"]),
     ("realm-core", &["realm-quant"]),
     ("realm-backend-cpu", &["realm-core", "realm-quant"]),
     ("realm-conformance", &["realm-core", "realm-quant", "realm-backend-cpu"]),

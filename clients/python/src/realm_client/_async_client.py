@@ -103,12 +103,14 @@ class ChatCompletions(_Base):
         stream_options: Mapping[str, Any] | None = None,
         frequency_penalty: float | None = None,
         presence_penalty: float | None = None,
+        response_format: Mapping[str, Any] | None = None,
         user: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """``POST /v1/chat/completions``. ``extra_body`` adds fields (``top_k``, ``min_p``,
-        ``ignore_eos``, …)."""
+        ``ignore_eos``, and the structured-output extensions ``grammar``, ``json_schema``,
+        ``regex``, ``lark``). ``response_format``: OpenAI's structured output."""
         payload = _base.call_payload(locals())
         if stream:
             return await self._client._stream("/v1/chat/completions", payload, ChatCompletionChunk, timeout)
@@ -137,6 +139,7 @@ class Completions(_Base):
         stream_options: Mapping[str, Any] | None = None,
         frequency_penalty: float | None = None,
         presence_penalty: float | None = None,
+        response_format: Mapping[str, Any] | None = None,
         user: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = None,

@@ -378,6 +378,7 @@ class AsyncConnection:
         n: int | None = None,
         logprobs: bool | None = None,
         top_logprobs: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         id: str | None = None,
     ) -> AsyncRequestStream:
@@ -396,6 +397,7 @@ class AsyncConnection:
         stop: str | list[str] | None = None,
         n: int | None = None,
         logprobs: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         id: str | None = None,
     ) -> AsyncRequestStream:
