@@ -84,10 +84,14 @@ pub fn constraint(
     let mut given: Vec<(&'static str, ConstraintSpec)> = Vec::new();
     match f.response_format {
         None | Some(ResponseFormat::Text) => {}
-        Some(ResponseFormat::JsonObject) => given.push(("response_format", ConstraintSpec::JsonObject)),
+        Some(ResponseFormat::JsonObject) => {
+            given.push(("response_format", ConstraintSpec::JsonObject))
+        }
         Some(ResponseFormat::JsonSchema { json_schema }) => match &json_schema.schema {
-            Some(s) => given
-                .push(("response_format.json_schema.schema", ConstraintSpec::JsonSchema(s.clone()))),
+            Some(s) => given.push((
+                "response_format.json_schema.schema",
+                ConstraintSpec::JsonSchema(s.clone()),
+            )),
             None => {
                 return Err(ApiError::invalid(
                     "response_format.json_schema.schema",
@@ -210,7 +214,13 @@ pub fn chat_choices(
     let prompt = chat_prompt(ready, messages)?;
     let max = max_tokens(req.max_answer_tokens(), tenant, None)?;
     let logprobs = (req.logprobs == Some(true)).then(|| req.top_logprobs.unwrap_or(0) as usize);
-    let base = base_options(&req.sampling(), &req.stop, max, logprobs, constraint(ready, req.constraint())?);
+    let base = base_options(
+        &req.sampling(),
+        &req.stop,
+        max,
+        logprobs,
+        constraint(ready, req.constraint())?,
+    );
     let n = req.n.unwrap_or(1);
     Ok(seeds(req.sampling().seed, n)
         .map(|seed| Choice {
@@ -583,5 +593,7 @@ pub fn timings(c: &Completion) -> Timings {
         predicted_per_token_ms: per(predicted_ms, intervals),
         predicted_per_second: rate(predicted_ms, intervals),
         preemptions: t.preemptions,
+        draft_n: t.draft_tokens,
+        draft_n_accepted: t.draft_accepted,
     }
 }

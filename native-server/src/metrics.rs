@@ -7,8 +7,8 @@
 use std::sync::Mutex;
 
 use prometheus::{
-    Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use realm_runtime::SchedulerStats;
 
@@ -36,6 +36,8 @@ pub struct Metrics {
     prefix_hits: IntCounter,
     preemptions: IntCounter,
     engine_steps: IntCounter,
+    draft_tokens: IntCounter,
+    draft_accepted: IntCounter,
     masks: IntCounter,
     mask_seconds: Counter,
     mask_wait_seconds: Counter,
@@ -220,6 +222,16 @@ impl Metrics {
                 "realm_engine_steps_total",
                 "Forward passes of the engine.",
             )?,
+            draft_tokens: plain_counter(
+                &r,
+                "realm_spec_decode_draft_tokens_total",
+                "Draft tokens proposed by prompt lookup (speculative decoding).",
+            )?,
+            draft_accepted: plain_counter(
+                &r,
+                "realm_spec_decode_accepted_tokens_total",
+                "Draft tokens the model's own picks confirmed (answer tokens without a pass of their own).",
+            )?,
             masks: plain_counter(
                 &r,
                 "realm_constrained_masks_total",
@@ -249,6 +261,8 @@ impl Metrics {
             self.preemptions.inc_by(s.preemptions.saturating_sub(last.preemptions));
             self.engine_steps.inc_by(s.steps.saturating_sub(last.steps));
             self.masks.inc_by(s.masks.saturating_sub(last.masks));
+            self.draft_tokens.inc_by(s.draft_tokens.saturating_sub(last.draft_tokens));
+            self.draft_accepted.inc_by(s.draft_accepted.saturating_sub(last.draft_accepted));
             self.mask_seconds.inc_by((s.mask_seconds - last.mask_seconds).max(0.0));
             self.mask_wait_seconds.inc_by((s.mask_wait_seconds - last.mask_wait_seconds).max(0.0));
             *last = *s;

@@ -16,7 +16,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use realm_protocol::Limits;
 use realm_runtime::{
-    BackendKind, DeviceOptions, Engine, EngineOptions, KvDtype, Scheduler, SchedulerConfig,
+    BackendKind, DeviceOptions, Engine, EngineOptions, KvDtype, LookupConfig, Scheduler,
+    SchedulerConfig,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -67,6 +68,8 @@ fn scheduler_config(args: &Args, engine: &Engine) -> Result<SchedulerConfig, Con
         max_batch_tokens: args.max_batch_tokens.max(args.max_running),
         // Never past the context the model was trained for (0: exactly that).
         max_seq_len: args.ctx_size.unwrap_or(0).min(engine.n_ctx_train()),
+        lookup: (args.draft_max > 0)
+            .then(|| LookupConfig { draft_max: args.draft_max, ..LookupConfig::default() }),
         ..d
     })
 }

@@ -52,7 +52,11 @@ pub fn to_lark(src: &str) -> Result<String, String> {
             text.push_str(names.get(r).map(String::as_str).unwrap_or(r));
             text.push_str(rest);
         }
-        out.push_str(&format!("{}: {}\n", names.get(name).map(String::as_str).unwrap_or(name), text));
+        out.push_str(&format!(
+            "{}: {}\n",
+            names.get(name).map(String::as_str).unwrap_or(name),
+            text
+        ));
     }
     Ok(out)
 }
@@ -197,7 +201,9 @@ impl Parser<'_> {
                 }
                 _ => {
                     let line = self.line;
-                    let n = self.name().ok_or_else(|| self.err("a rule name, a literal, a class, '.' or '('"))?;
+                    let n = self
+                        .name()
+                        .ok_or_else(|| self.err("a rule name, a literal, a class, '.' or '('"))?;
                     used.push((n.clone(), line));
                     format!("\u{0}{n}\u{0}")
                 }
@@ -228,7 +234,10 @@ impl Parser<'_> {
                         } else {
                             let n = self.number().ok_or_else(|| self.err("a number or '}'"))?;
                             if n < m {
-                                return Err(format!("line {}: the repetition {{{m},{n}}} is empty", self.line));
+                                return Err(format!(
+                                    "line {}: the repetition {{{m},{n}}} is empty",
+                                    self.line
+                                ));
                             }
                             if !self.eat_str("}") {
                                 return Err(self.err("'}'"));
@@ -289,7 +298,9 @@ impl Parser<'_> {
             b'x' => hex(self, 2)?,
             b'u' => hex(self, 4)?,
             b'U' => hex(self, 8)?,
-            other => return Err(format!("line {}: unknown escape '\\{}'", self.line, other as char)),
+            other => {
+                return Err(format!("line {}: unknown escape '\\{}'", self.line, other as char));
+            }
         })
     }
 
@@ -328,7 +339,10 @@ impl Parser<'_> {
                         self.i += 1;
                         let hi = self.char()?;
                         if hi < lo {
-                            return Err(format!("line {}: the range {lo:?}-{hi:?} is backwards", self.line));
+                            return Err(format!(
+                                "line {}: the range {lo:?}-{hi:?} is backwards",
+                                self.line
+                            ));
                         }
                         out.push('-');
                         out.push_str(&esc(hi));
@@ -352,7 +366,8 @@ fn esc(c: char) -> String {
 
 /// `atom` as one operand of a postfix operator.
 fn group(atom: &str) -> String {
-    let simple = !atom.contains(' ') || (atom.starts_with('(') && atom.ends_with(')') && balanced_outer(atom));
+    let simple = !atom.contains(' ')
+        || (atom.starts_with('(') && atom.ends_with(')') && balanced_outer(atom));
     if simple { atom.to_string() } else { format!("({atom})") }
 }
 

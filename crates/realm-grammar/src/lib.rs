@@ -109,11 +109,9 @@ impl Grammars {
             ));
         }
         let n_vocab = tok.n_vocab();
-        let eos = tok
-            .eot()
-            .or(tok.eos())
-            .or_else(|| tok.eog_tokens().next())
-            .ok_or_else(|| GrammarError::Vocabulary("the model has no end-of-generation token".into()))?;
+        let eos = tok.eot().or(tok.eos()).or_else(|| tok.eog_tokens().next()).ok_or_else(|| {
+            GrammarError::Vocabulary("the model has no end-of-generation token".into())
+        })?;
         let mut words = Vec::with_capacity(n_vocab);
         for id in 0..n_vocab as u32 {
             let attr = tok.token_attr(id);
@@ -205,7 +203,10 @@ pub struct Constraint {
 
 impl std::fmt::Debug for Constraint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Constraint").field("kind", &self.kind).field("masked", &self.mask.is_some()).finish()
+        f.debug_struct("Constraint")
+            .field("kind", &self.kind)
+            .field("masked", &self.mask.is_some())
+            .finish()
     }
 }
 
@@ -214,7 +215,10 @@ impl Constraint {
     /// complete, only the end-of-generation token is allowed.
     pub fn compute_mask(&mut self) -> Result<(), GrammarError> {
         if self.mask.is_none() {
-            let m = self.matcher.compute_mask_or_eos().map_err(|e| GrammarError::Failed(e.to_string()))?;
+            let m = self
+                .matcher
+                .compute_mask_or_eos()
+                .map_err(|e| GrammarError::Failed(e.to_string()))?;
             self.mask = Some(m);
         }
         Ok(())
@@ -265,7 +269,8 @@ impl Constraint {
         if id == self.eos || self.matcher.is_stopped() {
             return self.allows(id);
         }
-        let n = self.matcher.validate_tokens(&[id]).map_err(|e| GrammarError::Failed(e.to_string()))?;
+        let n =
+            self.matcher.validate_tokens(&[id]).map_err(|e| GrammarError::Failed(e.to_string()))?;
         Ok(n == 1)
     }
 

@@ -281,6 +281,13 @@ pub struct Timings {
     pub predicted_per_second: f64,
     /// Times the request was preempted (its KV blocks given to others, then recomputed).
     pub preemptions: u32,
+    /// Speculative decoding by prompt lookup (llama-server's names): draft tokens proposed
+    /// for this choice, and those accepted (each an answer token that cost no pass of its
+    /// own).
+    #[serde(default)]
+    pub draft_n: u32,
+    #[serde(default)]
+    pub draft_n_accepted: u32,
 }
 
 /// One alternative of a generated token (chat's logprobs).

@@ -72,8 +72,12 @@ impl RuntimeError {
             RuntimeError::Sampling(_) | RuntimeError::EmptyPrompt | RuntimeError::Invalid(_) => {
                 "invalid-argument"
             }
-            RuntimeError::Grammar(realm_grammar::GrammarError::Invalid { .. }) => "invalid-argument",
-            RuntimeError::Grammar(realm_grammar::GrammarError::Vocabulary(_)) => "unsupported-model",
+            RuntimeError::Grammar(realm_grammar::GrammarError::Invalid { .. }) => {
+                "invalid-argument"
+            }
+            RuntimeError::Grammar(realm_grammar::GrammarError::Vocabulary(_)) => {
+                "unsupported-model"
+            }
             RuntimeError::Grammar(realm_grammar::GrammarError::Failed(_)) => "internal",
             RuntimeError::PromptTooLong { .. } => "context-length",
             RuntimeError::QueueFull { .. } => "queue-full",

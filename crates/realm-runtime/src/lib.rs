@@ -44,8 +44,8 @@ pub use request::{
 };
 #[cfg(not(target_family = "wasm"))]
 pub use scheduler::{
-    Completion, NextEvent, RequestError, RequestHandle, Scheduler, SchedulerConfig, SchedulerStats,
-    SeqEvent, Timings,
+    Completion, LookupConfig, NextEvent, RequestError, RequestHandle, Scheduler, SchedulerConfig,
+    SchedulerStats, SeqEvent, Timings,
 };
 pub use sequence::{Event, FinishReason, TokenLogprobs};
 pub use session::{Generation, Session, SessionState};

@@ -143,6 +143,19 @@ impl TokenLoop {
         })
     }
 
+    /// Whether drafted tokens can be checked with the argmax alone: greedy, no penalties, no
+    /// log-probabilities, no constraint (the output is then the same with drafts as without).
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn can_draft(&self) -> bool {
+        self.argmax_only
+    }
+
+    /// Tokens it may still generate.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn remaining(&self) -> usize {
+        self.max_tokens.saturating_sub(self.tokens.len())
+    }
+
     /// Greedy decoding without penalties: the pick is the best token (the best allowed one).
     fn plain_greedy(&self) -> bool {
         let p = self.sampler.params();
@@ -207,7 +220,9 @@ impl TokenLoop {
                         self.masked.clear();
                         self.masked.extend_from_slice(logits);
                         if c.apply(&mut self.masked)? == 0 {
-                            return Err(GrammarError::Failed("no token is allowed next".into()).into());
+                            return Err(
+                                GrammarError::Failed("no token is allowed next".into()).into()
+                            );
                         }
                         self.sampler.sample(&self.masked)?
                     }

@@ -25,7 +25,13 @@ fn chat(e: &Engine, user: &str) -> Vec<u32> {
     e.tokenizer().tokenize(&text, true, true)
 }
 
-fn request(e: &Engine, user: &str, spec: ConstraintSpec, greedy: bool, seed: u64) -> GenerateRequest {
+fn request(
+    e: &Engine,
+    user: &str,
+    spec: ConstraintSpec,
+    greedy: bool,
+    seed: u64,
+) -> GenerateRequest {
     let options = RequestOptions {
         max_tokens: Some(200),
         temperature: Some(if greedy { 0.0 } else { 0.8 }),
@@ -72,7 +78,8 @@ fn schemas() -> Vec<(&'static str, Value)> {
 /// bounds. (Bounded numbers and strings: under a schema without bounds a small model may write
 /// digits until `max_tokens`, which is valid but not an answer.)
 fn check(schema: &Value, text: &str) {
-    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    let v: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
     let obj = v.as_object().unwrap_or_else(|| panic!("not an object: {text}"));
     for k in schema["required"].as_array().unwrap() {
         assert!(obj.contains_key(k.as_str().unwrap()), "{k} missing: {text}");
@@ -96,7 +103,8 @@ fn session_answers_match_their_schema_on_both_models() {
         let e = engine(name);
         for (k, (user, schema)) in schemas().into_iter().enumerate() {
             for greedy in [true, false] {
-                let req = request(&e, user, ConstraintSpec::JsonSchema(schema.clone()), greedy, k as u64);
+                let req =
+                    request(&e, user, ConstraintSpec::JsonSchema(schema.clone()), greedy, k as u64);
                 let (text, finish, _) = alone(&e, &req);
                 assert_eq!(finish, FinishReason::Eog, "{name}: {text}");
                 check(&schema, &text);
@@ -108,12 +116,17 @@ fn session_answers_match_their_schema_on_both_models() {
 #[test]
 fn regex_and_grammar_answers_match() {
     let e = engine(SMOLLM2);
-    let req = request(&e, "What is 12 times 12?", ConstraintSpec::Regex("[0-9]{1,4}".into()), true, 0);
+    let req =
+        request(&e, "What is 12 times 12?", ConstraintSpec::Regex("[0-9]{1,4}".into()), true, 0);
     let (text, _, _) = alone(&e, &req);
-    assert!(!text.is_empty() && text.len() <= 4 && text.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
+    assert!(
+        !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| b.is_ascii_digit()),
+        "{text:?}"
+    );
 
     let gbnf = "root ::= expr\nexpr ::= term ((\"+\" | \"-\") term)*\nterm ::= [0-9]{1,3} | \"(\" expr \")\"\n";
-    let req = request(&e, "Write an arithmetic expression.", ConstraintSpec::Gbnf(gbnf.into()), false, 3);
+    let req =
+        request(&e, "Write an arithmetic expression.", ConstraintSpec::Gbnf(gbnf.into()), false, 3);
     let (text, _, _) = alone(&e, &req);
     let ok = text.chars().all(|c| c.is_ascii_digit() || "+-()".contains(c));
     assert!(ok && !text.is_empty(), "{text:?}");
@@ -136,7 +149,8 @@ fn a_batch_with_different_schemas_gives_each_its_own_answer() {
         .take(8)
         .enumerate()
         .map(|(i, (user, schema))| {
-            let req = request(&e, user, ConstraintSpec::JsonSchema(schema.clone()), i % 2 == 0, i as u64);
+            let req =
+                request(&e, user, ConstraintSpec::JsonSchema(schema.clone()), i % 2 == 0, i as u64);
             (schema, req)
         })
         .collect();
@@ -153,14 +167,21 @@ fn a_batch_with_different_schemas_gives_each_its_own_answer() {
             }
         };
         check(&reqs[k].0, &done.text);
-        assert_eq!((done.text.clone(), done.finish, done.tokens.clone()), expected[k], "request {k}");
+        assert_eq!(
+            (done.text.clone(), done.finish, done.tokens.clone()),
+            expected[k],
+            "request {k}"
+        );
     }
     let st = s.stats();
     assert!(st.masks > 0 && st.mask_seconds > 0.0, "{st:?}");
     // An invalid schema is refused at submit, naming the problem.
     let bad = GenerateRequest::new(
         vec![1, 2, 3],
-        RequestOptions { constraint: Some(ConstraintSpec::JsonSchema(json!({"type": "nope"}))), ..Default::default() },
+        RequestOptions {
+            constraint: Some(ConstraintSpec::JsonSchema(json!({"type": "nope"}))),
+            ..Default::default()
+        },
     );
     match s.submit(bad) {
         Err(e @ RuntimeError::Grammar(_)) => assert_eq!(e.code(), "invalid-argument"),

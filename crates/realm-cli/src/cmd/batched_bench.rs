@@ -99,6 +99,8 @@ pub fn batched_bench(a: BatchedBenchArgs) -> anyhow::Result<()> {
         max_batch_tokens: a.batch.max(max_pl),
         max_seq_len: 0,
         prefix_cache: false,
+        // llama-batched-bench has no speculation: measure the same work.
+        lookup: None,
     };
     let threads = a.run.threads;
     let prefix_cache = a.prefix_ttft.is_some();

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use realm_runtime::{
-    BackendKind, ChatMessage, ConstraintSpec, DeviceOptions, Engine, EngineOptions, Event, GenerateRequest,
-    KvDtype, Profile, RequestOptions, Session,
+    BackendKind, ChatMessage, ConstraintSpec, DeviceOptions, Engine, EngineOptions, Event,
+    GenerateRequest, KvDtype, Profile, RequestOptions, Session,
 };
 use serde_json::json;
 

@@ -24,6 +24,7 @@ use realm_core::RowsDesc;
 use realm_model::Logits;
 
 use super::events::{Completion, EventQueue, RequestError, SeqEvent, Timings};
+use super::lookup::{self, Backoff};
 use super::{Command, SchedulerConfig, SchedulerStats, Shared};
 use crate::clock::now;
 use crate::device::DeviceState;
@@ -96,6 +97,10 @@ pub(crate) struct Seq {
     preemptions: u32,
     /// `max_tokens: Some(0)`: ends without running.
     nothing_to_do: bool,
+    /// Prompt lookup: when to draft, and the counts.
+    backoff: Backoff,
+    drafted: u32,
+    accepted: u32,
 }
 
 impl Seq {
@@ -122,6 +127,9 @@ impl Seq {
             first_token: None,
             cached_tokens: 0,
             preemptions: 0,
+            backoff: Backoff::default(),
+            drafted: 0,
+            accepted: 0,
         })
     }
 
@@ -137,9 +145,12 @@ impl Seq {
 /// A sequence's share of one step.
 struct Member {
     id: u64,
+    /// Rows of its pending tokens (then its draft's).
     rows: usize,
-    /// Index of its logit row, when the step ends its pending tokens.
+    /// Index of its (first) logit row, when the step ends its pending tokens.
     logit: Option<usize>,
+    /// Draft tokens after the pending one (prompt lookup): a row and an argmax each.
+    draft: Vec<u32>,
 }
 
 struct Core {
@@ -301,6 +312,8 @@ impl Core {
             first_token_seconds: s.first_token.map_or(0.0, |f| s.since(f)),
             total_seconds: s.since(t),
             preemptions: s.preemptions,
+            draft_tokens: s.drafted,
+            draft_accepted: s.accepted,
         };
         let (prompt_tokens, cached_tokens) = (s.prompt_len, s.cached_tokens);
         let (tokens, text) = s.lp.into_output();
@@ -404,12 +417,16 @@ impl Core {
                 i += 1;
                 continue;
             }
-            let upto = s.computed + take;
+            // Rows left for the running sequences after this one (one each).
+            let after = self.running.len() - i - 1;
+            let computed = s.computed;
+            let draft = self.draft_for(i, budget.saturating_sub(take + after));
+            let upto = computed + take + draft.len();
             if !self.grow(i, upto) {
                 continue;
             }
-            members.push(Member { id: self.running[i].id, rows: take, logit: None });
-            budget -= take;
+            budget -= take + draft.len();
+            members.push(Member { id: self.running[i].id, rows: take, logit: None, draft });
             i += 1;
         }
         // No admission in a step that had to preempt: the pool is short, and the sequence just
@@ -423,7 +440,7 @@ impl Core {
                 break;
             }
             let take = (s.tokens.len() - s.computed).min(budget);
-            members.push(Member { id: s.id, rows: take, logit: None });
+            members.push(Member { id: s.id, rows: take, logit: None, draft: Vec::new() });
             budget -= take;
             let at = self.running.iter().position(|r| r.id > s.id).unwrap_or(self.running.len());
             self.running.insert(at, s);
@@ -431,6 +448,23 @@ impl Core {
         if !members.is_empty() {
             self.run_step(members);
         }
+    }
+
+    /// A prompt-lookup draft of at most `room` tokens for running sequence `i`, when it is
+    /// decoding greedily and not backing off.
+    fn draft_for(&mut self, i: usize, room: usize) -> Vec<u32> {
+        let Some(c) = self.config.lookup else { return Vec::new() };
+        let max_seq_len = self.sizes.max_seq_len;
+        let s = &mut self.running[i];
+        let decoding = s.tokens.len() - s.computed == 1 && s.tokens.len() > s.prompt_len;
+        if !decoding || !s.lp.can_draft() || room == 0 || !s.backoff.ready() {
+            return Vec::new();
+        }
+        // The pending token and the drafts need positions, and the drafts answer tokens.
+        let room = room
+            .min(max_seq_len.saturating_sub(s.tokens.len()))
+            .min(s.lp.remaining().saturating_sub(1));
+        lookup::draft(&s.tokens, &c, room)
     }
 
     fn seq_index(&self, id: u64) -> Option<usize> {
@@ -463,6 +497,15 @@ impl Core {
             if s.computed + m.rows == s.tokens.len() {
                 m.logit = Some(logit_rows.len());
                 logit_rows.push(tokens.len() as u32 - 1);
+                // Each draft token: a row after the pending one, and its argmax.
+                for (j, &d) in m.draft.iter().enumerate() {
+                    tokens.push(d);
+                    pos.push((s.tokens.len() + j) as u32);
+                    seq.push(k as u32);
+                    logit_rows.push(tokens.len() as u32 - 1);
+                }
+            } else {
+                m.draft.clear();
             }
             tables.push(&s.blocks);
         }
@@ -533,6 +576,14 @@ impl Core {
             self.running[i].computed += m.rows;
             self.register_full_blocks(i);
             let Some(k) = m.logit else { continue };
+            if !m.draft.is_empty() {
+                if let Some(reason) =
+                    self.verify(i, &m.draft, out.ids.get(k..k + 1 + m.draft.len()))
+                {
+                    done.push((m.id, reason));
+                }
+                continue;
+            }
             let next = match (self.running[i].lp.argmax_only(), out.ids.get(k)) {
                 (true, Some(&id)) => Next::Id(id),
                 _ => Next::Logits(out.logits.get(k * n_vocab..(k + 1) * n_vocab).unwrap_or(&[])),
@@ -565,6 +616,45 @@ impl Core {
             let h = self.pool.register(s.blocks[n], parent, &s.tokens[n * bs..(n + 1) * bs]);
             s.hashes.push(h);
         }
+    }
+
+    /// After a step that computed running sequence `i`'s pending token and `draft`: `ids` are
+    /// the argmax after each of those rows. The model's pick after the pending token is taken;
+    /// while it equals the next draft token, that token's row was computed with the right
+    /// inputs, so its position counts as computed and the pick after it is taken too. The
+    /// first pick that differs from the draft (or the pick after the whole draft) is the new
+    /// pending token. Returns how the sequence ends, if it does.
+    fn verify(
+        &mut self,
+        i: usize,
+        draft: &[u32],
+        ids: Option<&[u32]>,
+    ) -> Option<Result<FinishReason, RuntimeError>> {
+        let Some(ids) = ids else {
+            return Some(Err(RuntimeError::Invalid("the step returned too few argmax ids".into())));
+        };
+        let mut accepted = 0;
+        let mut ended = None;
+        for (j, &id) in ids.iter().enumerate() {
+            if let Some(reason) = self.advance(i, Next::Id(id)) {
+                ended = Some(reason);
+                break;
+            }
+            if draft.get(j) != Some(&id) {
+                break;
+            }
+            // The picked token is the draft's: its row is computed.
+            accepted += 1;
+            self.running[i].computed += 1;
+            self.register_full_blocks(i);
+        }
+        let s = &mut self.running[i];
+        s.drafted += draft.len() as u32;
+        s.accepted += accepted as u32;
+        s.backoff.record(accepted);
+        self.stats.draft_tokens += draft.len() as u64;
+        self.stats.draft_accepted += accepted as u64;
+        ended
     }
 
     /// Running sequence `i` takes its next token; returns how it ends, if it does.

@@ -62,6 +62,9 @@ pub struct Timings {
     pub total_seconds: f64,
     /// Times it was preempted.
     pub preemptions: u32,
+    /// Prompt lookup: draft tokens proposed for it, and those accepted.
+    pub draft_tokens: u32,
+    pub draft_accepted: u32,
 }
 
 /// Why a request failed: a stable code (as [`RuntimeError::code`]) and a message.

@@ -18,8 +18,10 @@
 
 mod core;
 mod events;
+mod lookup;
 
 pub use events::{Completion, NextEvent, RequestError, RequestHandle, SeqEvent, Timings};
+pub use lookup::LookupConfig;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
@@ -56,6 +58,10 @@ pub struct SchedulerConfig {
     pub max_seq_len: usize,
     /// Reuse cached blocks of earlier prompts.
     pub prefix_cache: bool,
+    /// Speculative decoding by prompt lookup for greedy requests (drafts from the sequence's
+    /// own tokens, verified in the same forward pass; the output is the same as without);
+    /// `None`: off.
+    pub lookup: Option<LookupConfig>,
 }
 
 impl Default for SchedulerConfig {
@@ -69,6 +75,7 @@ impl Default for SchedulerConfig {
             max_batch_tokens: 512,
             max_seq_len: 0,
             prefix_cache: true,
+            lookup: Some(LookupConfig::default()),
         }
     }
 }
@@ -88,6 +95,9 @@ pub struct SchedulerStats {
     pub decode_rows: u64,
     pub generated_tokens: u64,
     pub preemptions: u64,
+    /// Prompt lookup: draft tokens proposed, and those the model's own picks confirmed.
+    pub draft_tokens: u64,
+    pub draft_accepted: u64,
     /// Constrained decoding: token masks computed beside the steps, their total time, and
     /// the time steps waited for masks after their forward pass had ended (what the masks
     /// added to the steps), in seconds.

@@ -1,0 +1,116 @@
+//! Prompt lookup decoding: drafts taken from the sequence's own tokens. When the last `n`
+//! tokens (the longest `n` from `ngram_max` down to `ngram_min`) occurred before, the tokens
+//! that followed that earlier occurrence are proposed as the next ones; one forward pass
+//! computes the pending token and every draft token, and the drafts are kept while each is
+//! the model's own pick after the one before. Answers that quote or rework their input
+//! (extracting fields, editing code, summarising with quotes) repeat long runs of it, and get
+//! several tokens per pass; other text rarely matches, and a sequence whose drafts keep
+//! failing stops drafting for a while ([`Backoff`]).
+
+/// The drafting settings (the serving engine's; see [`super::SchedulerConfig::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupConfig {
+    /// Most draft tokens per step and sequence.
+    pub draft_max: usize,
+    /// The n-gram sizes tried, longest first.
+    pub ngram_max: usize,
+    pub ngram_min: usize,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        LookupConfig { draft_max: 8, ngram_max: 3, ngram_min: 2 }
+    }
+}
+
+/// Up to `max` tokens that followed the latest earlier occurrence of `tokens`' last n-gram.
+pub(crate) fn draft(tokens: &[u32], c: &LookupConfig, max: usize) -> Vec<u32> {
+    let max = max.min(c.draft_max);
+    if max == 0 {
+        return Vec::new();
+    }
+    let len = tokens.len();
+    for n in (c.ngram_min.max(1)..=c.ngram_max).rev() {
+        if len <= n {
+            continue;
+        }
+        let tail = &tokens[len - n..];
+        // The latest start before the tail itself, scanning backwards.
+        let mut start = len - n;
+        while start > 0 {
+            start -= 1;
+            if &tokens[start..start + n] == tail {
+                let from = start + n;
+                let to = (from + max).min(len);
+                if to > from {
+                    return tokens[from..to].to_vec();
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Drafting backs off after drafts that were all rejected: it pauses for 1, 2, 4, … up to 32
+/// steps, and resumes at once after a draft that was (partly) accepted.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Backoff {
+    failures: u32,
+    pause: u32,
+}
+
+impl Backoff {
+    /// Whether to draft this step (a paused sequence counts the step).
+    pub(crate) fn ready(&mut self) -> bool {
+        if self.pause > 0 {
+            self.pause -= 1;
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn record(&mut self, accepted: usize) {
+        if accepted > 0 {
+            self.failures = 0;
+        } else {
+            self.failures = (self.failures + 1).min(5);
+            self.pause = 1 << self.failures;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drafts_follow_the_latest_earlier_ngram() {
+        let c = LookupConfig::default();
+        // ... 5 6 7 8 9 ... 5 6 7 → 8 9 (the continuation after the earlier 5 6 7)
+        let t = [1, 5, 6, 7, 8, 9, 2, 3, 5, 6, 7];
+        assert_eq!(draft(&t, &c, 8), vec![8, 9, 2, 3, 5, 6, 7]);
+        assert_eq!(draft(&t, &c, 2), vec![8, 9]);
+        // the latest occurrence wins
+        let t = [6, 7, 1, 6, 7, 2, 6, 7];
+        assert_eq!(draft(&t, &c, 1), vec![2]);
+        // no repeat of the last two: nothing (single tokens are not matched by default)
+        assert!(draft(&[1, 2, 3, 4, 5], &c, 8).is_empty());
+        assert!(draft(&[1, 2], &c, 8).is_empty());
+        assert!(draft(&[1, 2, 3, 1, 2], &c, 0).is_empty());
+    }
+
+    #[test]
+    fn backoff_pauses_longer_after_each_failure() {
+        let mut b = Backoff::default();
+        assert!(b.ready());
+        b.record(0);
+        assert!(!b.ready());
+        assert!(!b.ready());
+        assert!(b.ready());
+        b.record(0);
+        let paused = (0..10).take_while(|_| !b.ready()).count();
+        assert_eq!(paused, 4);
+        b.record(3);
+        assert!(b.ready());
+    }
+}
