@@ -3,15 +3,16 @@
 # llama-cpp-python==0.3.36, which vendors llama.cpp 0c1e570. Nothing of it is committed; it is
 # built into the cache directory. Idempotent: prints the binary's path, building only if needed.
 # Usage: scripts/build-llama-bench.sh [TARGET]   (llama-bench by default; llama-batched-bench,
-# or llama-server, the OpenAI-compatible server that scripts/bench-server.sh loads; it is built
+# llama-lookup (prompt-lookup decoding, scripts/bench-lookup.sh's reference), or llama-server,
+# the OpenAI-compatible server that scripts/bench-server.sh loads; it is built
 # without its web UI: LLAMA_BUILD_UI=OFF and LLAMA_USE_PREBUILT_UI=OFF, so nothing is downloaded).
 set -euo pipefail
 CACHE="${REALM_CACHE_DIR:-$HOME/.cache/realm}"
 DIR="$CACHE/llama.cpp-0c1e570"
 TARGET="${1:-llama-bench}"
 case "$TARGET" in
-  llama-bench|llama-batched-bench|llama-server) ;;
-  *) echo "unknown target $TARGET (llama-bench, llama-batched-bench or llama-server)" >&2; exit 2 ;;
+  llama-bench|llama-batched-bench|llama-server|llama-lookup) ;;
+  *) echo "unknown target $TARGET (llama-bench, llama-batched-bench, llama-server or llama-lookup)" >&2; exit 2 ;;
 esac
 BIN="$DIR/build/bin/$TARGET"
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi

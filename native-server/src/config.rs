@@ -45,9 +45,9 @@ pub struct Args {
     /// Tokens per engine step (decode rows plus prompt chunks).
     #[arg(long, default_value_t = 512)]
     pub max_batch_tokens: usize,
-    /// Speculative decoding by prompt lookup for greedy requests: most draft tokens per step
-    /// (llama-server's `--draft-max`); 0 turns it off. Drafts come from the request's own
-    /// prompt and answer; the output is the same as without.
+    /// Speculative decoding by prompt lookup (requests without logprobs or a constraint): most
+    /// draft tokens per step (llama-server's `--draft-max`); 0 turns it off. Drafts come from
+    /// the request's own prompt and answer; the output is the same as without.
     #[arg(long = "draft-max", default_value_t = 8)]
     pub draft_max: usize,
     /// An API key (repeatable): requests must carry one (`Authorization: Bearer KEY` or

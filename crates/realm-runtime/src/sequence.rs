@@ -143,11 +143,13 @@ impl TokenLoop {
         })
     }
 
-    /// Whether drafted tokens can be checked with the argmax alone: greedy, no penalties, no
-    /// log-probabilities, no constraint (the output is then the same with drafts as without).
+    /// Whether this loop can take drafted tokens: no log-probabilities and no constraint.
+    /// Each draft position is picked as without a draft (the argmax, or the sampler's draw
+    /// in the same order, so with the same random numbers), and the draft kept while the
+    /// picks equal it: the output is the same with drafts as without, greedy or sampled.
     #[cfg(not(target_family = "wasm"))]
     pub(crate) fn can_draft(&self) -> bool {
-        self.argmax_only
+        self.logprobs.is_none() && self.constraint.is_none()
     }
 
     /// Tokens it may still generate.

@@ -2,7 +2,8 @@
 //! answers are the same token for token with drafting on and off (single requests and
 //! batches, input-grounded prompts where drafts are taken and free ones where they mostly are
 //! not), drafts are proposed and accepted where the answer quotes its input, and the counts
-//! reach the request's timings.
+//! reach the request's timings. Sampled requests draft too, and their answers are the same as
+//! without drafts for the same seed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -132,8 +133,8 @@ fn drafts_respect_max_tokens_stop_strings_and_sampling() {
     let mut r = request(&e, &ps[0], 100);
     r.options.stop = vec!["Springfield".into()];
     reqs.push(r);
-    // sampled: no drafts
-    let mut r = request(&e, &ps[0], 30);
+    // sampled
+    let mut r = request(&e, &ps[0], 60);
     r.options.temperature = Some(0.7);
     r.options.seed = Some(3);
     reqs.push(r);
@@ -152,5 +153,13 @@ fn drafts_respect_max_tokens_stop_strings_and_sampling() {
     }
     assert_eq!(with[0].tokens.len(), 7);
     assert!(!with[1].text.contains("Springfield"));
-    assert_eq!(with[2].timings.draft_tokens, 0, "sampled requests do not draft");
+    // sampled: drafts taken, and the answer is the seed's every time
+    let sampled = &with[2];
+    assert!(
+        sampled.timings.draft_tokens > 0 && sampled.timings.draft_accepted > 0,
+        "{:?}",
+        sampled.timings
+    );
+    let again = wait(s.submit(reqs[2].clone()).unwrap());
+    assert_eq!(again.tokens, sampled.tokens);
 }

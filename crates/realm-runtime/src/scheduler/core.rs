@@ -417,10 +417,13 @@ impl Core {
                 i += 1;
                 continue;
             }
-            // Rows left for the running sequences after this one (one each).
+            // Rows left for the running sequences after this one (one each); drafts fill the
+            // step only up to the lookup's `step_rows`.
             let after = self.running.len() - i - 1;
+            let used = self.config.max_batch_tokens - budget + take + after;
+            let cap = self.config.lookup.map_or(0, |c| c.step_rows.saturating_sub(used));
             let computed = s.computed;
-            let draft = self.draft_for(i, budget.saturating_sub(take + after));
+            let draft = self.draft_for(i, budget.saturating_sub(take + after).min(cap));
             let upto = computed + take + draft.len();
             if !self.grow(i, upto) {
                 continue;
@@ -463,7 +466,8 @@ impl Core {
         // The pending token and the drafts need positions, and the drafts answer tokens.
         let room = room
             .min(max_seq_len.saturating_sub(s.tokens.len()))
-            .min(s.lp.remaining().saturating_sub(1));
+            .min(s.lp.remaining().saturating_sub(1))
+            .min(s.backoff.len);
         lookup::draft(&s.tokens, &c, room)
     }
 
@@ -577,9 +581,11 @@ impl Core {
             self.register_full_blocks(i);
             let Some(k) = m.logit else { continue };
             if !m.draft.is_empty() {
-                if let Some(reason) =
-                    self.verify(i, &m.draft, out.ids.get(k..k + 1 + m.draft.len()))
-                {
+                let rows = 1 + m.draft.len();
+                let logits =
+                    if sampled { out.logits.get(k * n_vocab..(k + rows) * n_vocab) } else { None };
+                let ids = out.ids.get(k..k + rows);
+                if let Some(reason) = self.verify(i, &m.draft, ids, logits, n_vocab) {
                     done.push((m.id, reason));
                 }
                 continue;
@@ -629,18 +635,35 @@ impl Core {
         i: usize,
         draft: &[u32],
         ids: Option<&[u32]>,
+        logits: Option<&[f32]>,
+        n_vocab: usize,
     ) -> Option<Result<FinishReason, RuntimeError>> {
-        let Some(ids) = ids else {
+        let greedy = self.running[i].lp.argmax_only();
+        let rows = 1 + draft.len();
+        let Some(ids) = ids.filter(|ids| ids.len() == rows) else {
             return Some(Err(RuntimeError::Invalid("the step returned too few argmax ids".into())));
         };
+        if !greedy && logits.is_none_or(|l| l.len() != rows * n_vocab) {
+            return Some(Err(RuntimeError::Invalid("the step returned too few logits".into())));
+        }
+        let row = |j: usize| logits.map(|l| &l[j * n_vocab..(j + 1) * n_vocab]);
         let mut accepted = 0;
         let mut ended = None;
-        for (j, &id) in ids.iter().enumerate() {
-            if let Some(reason) = self.advance(i, Next::Id(id)) {
+        for j in 0..rows {
+            // Picked as without a draft: a sampled pick draws the same random numbers in the
+            // same order, and a draft token is kept only if the pick is that token (for a
+            // draft proposed with certainty, that is the standard acceptance rule: kept with
+            // its probability, else a draw from the rest).
+            let next = match (greedy, row(j)) {
+                (false, Some(l)) => Next::Logits(l),
+                _ => Next::Id(ids[j]),
+            };
+            if let Some(reason) = self.advance(i, next) {
                 ended = Some(reason);
                 break;
             }
-            if draft.get(j) != Some(&id) {
+            let picked = self.running[i].tokens.last().copied();
+            if draft.get(j).is_none() || draft.get(j).copied() != picked {
                 break;
             }
             // The picked token is the draft's: its row is computed.

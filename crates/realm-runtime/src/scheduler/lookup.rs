@@ -5,7 +5,10 @@
 //! the model's own pick after the one before. Answers that quote or rework their input
 //! (extracting fields, editing code, summarising with quotes) repeat long runs of it, and get
 //! several tokens per pass; other text rarely matches, and a sequence whose drafts keep
-//! failing stops drafting for a while ([`Backoff`]).
+//! failing stops drafting for a while and drafts less after that ([`Backoff`]). Drafts only
+//! fill a step up to `step_rows` rows: a few more rows cost little while a step is bound by
+//! reading the weights (one or two sequences), but in a large batch the extra rows are compute
+//! that the accepted tokens do not pay back.
 
 /// The drafting settings (the serving engine's; see [`super::SchedulerConfig::lookup`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,11 +18,13 @@ pub struct LookupConfig {
     /// The n-gram sizes tried, longest first.
     pub ngram_max: usize,
     pub ngram_min: usize,
+    /// Drafts are added only while the step has fewer rows than this (all sequences' rows).
+    pub step_rows: usize,
 }
 
 impl Default for LookupConfig {
     fn default() -> Self {
-        LookupConfig { draft_max: 8, ngram_max: 3, ngram_min: 2 }
+        LookupConfig { draft_max: 8, ngram_max: 3, ngram_min: 2, step_rows: 16 }
     }
 }
 
@@ -51,12 +56,22 @@ pub(crate) fn draft(tokens: &[u32], c: &LookupConfig, max: usize) -> Vec<u32> {
     Vec::new()
 }
 
-/// Drafting backs off after drafts that were all rejected: it pauses for 1, 2, 4, … up to 32
-/// steps, and resumes at once after a draft that was (partly) accepted.
-#[derive(Debug, Clone, Copy, Default)]
+/// Drafting backs off after drafts that were all rejected: it pauses for 2, 4, … up to 32
+/// steps, and resumes at once after a draft that was (partly) accepted. The next draft's
+/// length follows the last one's fate: twice the tokens accepted, plus one (a fully accepted
+/// draft grows back to the maximum quickly, a mostly rejected one stays short).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Backoff {
     failures: u32,
     pause: u32,
+    /// Most tokens of the next draft.
+    pub(crate) len: usize,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { failures: 0, pause: 0, len: usize::MAX }
+    }
 }
 
 impl Backoff {
@@ -70,6 +85,7 @@ impl Backoff {
     }
 
     pub(crate) fn record(&mut self, accepted: usize) {
+        self.len = accepted.saturating_mul(2).saturating_add(1);
         if accepted > 0 {
             self.failures = 0;
         } else {

@@ -58,8 +58,8 @@ pub struct SchedulerConfig {
     pub max_seq_len: usize,
     /// Reuse cached blocks of earlier prompts.
     pub prefix_cache: bool,
-    /// Speculative decoding by prompt lookup for greedy requests (drafts from the sequence's
-    /// own tokens, verified in the same forward pass; the output is the same as without);
+    /// Speculative decoding by prompt lookup (drafts from the sequence's own tokens, verified
+    /// in the same forward pass; the output is the same as without, greedy or sampled);
     /// `None`: off.
     pub lookup: Option<LookupConfig>,
 }
