@@ -16,6 +16,9 @@ engine's time from the first to the last token, transport left out). The pair ru
 the 8 constrained requests at once, then the 8 unconstrained ones at once, each set's aggregate
 tokens/s = its tokens / the wall time from first send to last answer.
 
+Prompt lookup is off (--draft-max 0): it would speed up the free answers (which repeat
+themselves) and not the constrained ones, and this measures the constraint alone.
+
 Mask time: /metrics before and after each model's run: realm_constrained_mask_seconds_total /
 realm_constrained_masks_total (time computing a mask per constrained token, on its own thread
 beside the forward pass) and realm_constrained_mask_wait_seconds_total / masks (how long steps
@@ -115,7 +118,9 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     model = os.path.join(CACHE, "models", MODELS[name])
     proc = subprocess.Popen([os.path.join(ROOT, "target/release/realm-server"), "-m", model, "--host", "127.0.0.1",
-                             "--port", str(port), "-t", str(threads), "--max-running", "16"],
+                             "--port", str(port), "-t", str(threads), "--max-running", "16",
+                             # no prompt lookup: it drafts for free answers, not constrained ones
+                             "--draft-max", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):

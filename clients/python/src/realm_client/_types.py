@@ -57,6 +57,9 @@ class Timings:
     predicted_per_token_ms: float = 0.0
     predicted_per_second: float = 0.0
     preemptions: int = 0
+    #: prompt-lookup draft tokens proposed, and accepted (``--draft-max``)
+    draft_n: int = 0
+    draft_n_accepted: int = 0
 
 
 @dataclass
