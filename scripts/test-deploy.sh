@@ -55,6 +55,9 @@ must_fail() {
   printf '  ok, %s: rejected (%s)\n' "$what" "$(printf %s "$why" | cut -c1-150)" >&2
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A container's log has PATTERN (read whole first: `podman logs | grep -q` under pipefail fails
+# when grep stops reading early).
+logs_have() { podman logs "$1" >"$WORK/$1.log" 2>&1; grep -q -- "$2" "$WORK/$1.log"; }
 terraform_quiet() { grep -v -e 'CLI configuration' -e terraformrc -e '^╷' -e '^│' -e '^╵' -e '^$' || true; }
 
 [ -x "$PY" ] || die "$VENV is missing: run scripts/setup.sh"
@@ -162,7 +165,7 @@ echo "  HEALTHCHECK (curl /health in the container): healthy" >&2
 [ "$(podman inspect --format '{{.Config.User}}' "$TAG-cpu")" = "10001:10001" ] || die "the container does not run as 10001"
 python3 deploy/tests/container_check.py chat "$URL" alpha >&2
 python3 deploy/tests/container_check.py drain "$URL" alpha "$TAG-cpu" >&2
-podman logs "$TAG-cpu" 2>&1 | grep -q 'realm_server::serve: stopped' || die "no 'stopped' line in the server's log"
+logs_have "$TAG-cpu" 'realm_server::serve: stopped' || die "no 'stopped' line in the server's log: $(tail -5 "$WORK/$TAG-cpu.log")"
 podman rm "$TAG-cpu" >/dev/null 2>&1
 
 step "model fetched at start from a loopback HTTP server, sha256 checked; init-container mode"
@@ -181,13 +184,13 @@ fetch_run() { # name, sha256, args...
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$HTTP_PORT/" 2>/dev/null && break; sleep 0.1; done
 WRONG=$(printf '%064d' 0)
 if fetch_run wrong "$WRONG" "$IMAGE:cpu" >"$WORK/wrong.log" 2>&1; then cat "$WORK/wrong.log" >&2; die "a wrong sha256 started"; fi
-grep -q 'sha256 mismatch' <(podman logs "$TAG-wrong" 2>&1) || die "no sha256 mismatch message: $(podman logs "$TAG-wrong" 2>&1)"
-echo "  a wrong REALM_MODEL_SHA256: refused ($(podman logs "$TAG-wrong" 2>&1 | grep -m1 mismatch | cut -c1-90)…)" >&2
+logs_have "$TAG-wrong" 'sha256 mismatch' || die "no sha256 mismatch message: $(cat "$WORK/$TAG-wrong.log")"
+echo "  a wrong REALM_MODEL_SHA256: refused ($(grep -m1 mismatch "$WORK/$TAG-wrong.log" | cut -c1-90)…)" >&2
 fetch_run init "$SMOL_SHA" "$IMAGE:cpu" fetch >/dev/null || die "the init-container mode (fetch) failed: $(podman logs "$TAG-init" 2>&1)"
 echo "  init-container mode (fetch): downloaded, sha256 ok, exit 0" >&2
 fetch_run fetched "$SMOL_SHA" -d "$IMAGE:cpu" >/dev/null
 python3 deploy/tests/container_check.py health "$URL" 60 >/dev/null
-podman logs "$TAG-fetched" 2>&1 | grep -q 'matches its sha256: not fetched' || die "the second start fetched again"
+logs_have "$TAG-fetched" 'matches its sha256: not fetched' || die "the second start fetched again: $(head -5 "$WORK/$TAG-fetched.log")"
 status=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
   -d '{"messages":[{"role":"user","content":"Hi!"}],"max_tokens":4}')
 [ "$status" = 200 ] || die "chat on the fetched model: HTTP $status"
@@ -229,7 +232,8 @@ if [ "${REALM_DEPLOY_VULKAN:-1}" = 1 ]; then
   podman run -d --name "$TAG-vk" --read-only --tmpfs /tmp -p "127.0.0.1:$PORT:8080" -v "$MODELS:/models:ro" \
     -e "REALM_MODEL=/models/$SMOL" "$IMAGE:vulkan" -c 1024 >/dev/null 2>&1
   python3 deploy/tests/container_check.py health "$URL" 120 >/dev/null || { podman logs "$TAG-vk" >&2; die "vulkan image"; }
-  podman logs "$TAG-vk" 2>&1 | grep -m1 'model loaded' | sed 's/^/  /' >&2
+  logs_have "$TAG-vk" 'model loaded backend=wgpu' || die "the vulkan image did not load on wgpu: $(tail -5 "$WORK/$TAG-vk.log")"
+  grep -m1 'model loaded' "$WORK/$TAG-vk.log" | sed 's/^/  /' >&2
   status=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
     -d '{"messages":[{"role":"user","content":"Hi!"}],"max_tokens":4}')
   [ "$status" = 200 ] || die "chat on the vulkan image: HTTP $status"
