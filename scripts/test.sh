@@ -58,7 +58,7 @@ cargo test --workspace --locked
 step "server tests: realm-server on the real model, driven by the official openai client (scripts/test-server.sh)"
 scripts/test-server.sh
 
-step "client tests: the Python, Go, Rust and Java clients against realm-server (scripts/test-clients.sh, clients/SCENARIOS.md)"
+step "client tests: the Python, Go, Rust, Java and TypeScript clients against one realm-server (scripts/test-clients.sh, clients/SCENARIOS.md)"
 scripts/test-clients.sh
 
 step "deployment: the image built and run with podman, compose with a real Prometheus, the Helm chart and Terraform module through their validators (scripts/test-deploy.sh, deploy/)"

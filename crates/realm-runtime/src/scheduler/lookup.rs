@@ -1,5 +1,5 @@
 //! Prompt lookup decoding: drafts taken from the sequence's own tokens. When the last `n`
-//! tokens (the longest `n` from `ngram_max` down to `ngram_min`) occurred before, the tokens
+//! tokens (the longest `n` from `ngram_max` down to `ngram_min`; 3 by default) occurred before, the tokens
 //! that followed that earlier occurrence are proposed as the next ones; one forward pass
 //! computes the pending token and every draft token, and the drafts are kept while each is
 //! the model's own pick after the one before. Answers that quote or rework their input
@@ -24,7 +24,7 @@ pub struct LookupConfig {
 
 impl Default for LookupConfig {
     fn default() -> Self {
-        LookupConfig { draft_max: 8, ngram_max: 3, ngram_min: 2, step_rows: 16 }
+        LookupConfig { draft_max: 8, ngram_max: 3, ngram_min: 3, step_rows: 16 }
     }
 }
 
@@ -107,10 +107,14 @@ mod tests {
         assert_eq!(draft(&t, &c, 8), vec![8, 9, 2, 3, 5, 6, 7]);
         assert_eq!(draft(&t, &c, 2), vec![8, 9]);
         // the latest occurrence wins
-        let t = [6, 7, 1, 6, 7, 2, 6, 7];
+        let t = [5, 6, 7, 1, 5, 6, 7, 2, 5, 6, 7];
         assert_eq!(draft(&t, &c, 1), vec![2]);
-        // no repeat of the last two: nothing (single tokens are not matched by default)
+        // no repeat of the last three: nothing (shorter n-grams are not matched by default:
+        // in free text they propose drafts that mostly fail)
         assert!(draft(&[1, 2, 3, 4, 5], &c, 8).is_empty());
+        assert!(draft(&[1, 2, 3, 9, 2, 3], &c, 8).is_empty());
+        let two = LookupConfig { ngram_min: 2, ..c };
+        assert_eq!(draft(&[1, 2, 3, 9, 2, 3], &two, 8), vec![9, 2, 3]);
         assert!(draft(&[1, 2], &c, 8).is_empty());
         assert!(draft(&[1, 2, 3, 1, 2], &c, 0).is_empty());
     }
