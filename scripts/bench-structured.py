@@ -6,7 +6,8 @@ it); scripts/bench-structured.sh runs it.
 
 For each model, each round, each of the schemas below (the prompts of the server's structured
 tests), in pairs:
-  constrained    POST /v1/chat/completions, greedy, max_tokens 200, response_format json_schema:
+  constrained    POST /v1/chat/completions, greedy (or --temperature T, seed 7), max_tokens 200,
+                 response_format json_schema:
                  its answer has k tokens (it ends by itself: finish "stop")
   unconstrained  the same request without response_format, max_tokens k, ignore_eos: the same
                  number of tokens from the same prompt, free
@@ -99,13 +100,16 @@ def metrics(url: str) -> dict[str, float]:
         return out
 
 
+TEMPERATURE = 0.0
+
+
 def constrained(prompt: str, schema: dict) -> dict:
-    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": 200, "temperature": 0,
+    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": 200, "temperature": TEMPERATURE, "seed": 7,
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}
 
 
 def free(prompt: str, k: int) -> dict:
-    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": k, "temperature": 0, "ignore_eos": True}
+    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": k, "temperature": TEMPERATURE, "seed": 7, "ignore_eos": True}
 
 
 def decode_tps(r: dict) -> tuple[int, float]:
@@ -151,7 +155,7 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
                     else:
                         _, tf = decode_tps(post(url, free(p, k)))
                         k2, tc = decode_tps(post(url, constrained(p, s)))
-                        assert k2 == k, (k2, k)  # greedy: the same answer
+                        assert k2 == k, (k2, k)  # the same answer (greedy, or the same seed)
                 single.append((tc, tf, k, i))
         m1 = metrics(url)
         batch = []  # (constrained agg tps, free agg tps)
@@ -197,13 +201,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--models", default="smollm2,gemma3")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy (the best token checked alone); above: sampled (a mask every token)")
     ap.add_argument("--json")
     a = ap.parse_args()
+    global TEMPERATURE
+    TEMPERATURE = a.temperature
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     res = [run_model(m, a.rounds, a.threads) for m in a.models.split(",")]
     load1 = os.getloadavg()[0]
-    print(f"structured output cost: {a.rounds} rounds, {started}, load {load0:.2f} -> {load1:.2f}\n")
+    print(f"structured output cost: {a.rounds} rounds, temperature {a.temperature}, {started}, load {load0:.2f} -> {load1:.2f}\n")
     print("| model | streams | constrained tok/s | free tok/s | constrained / free (median, min–max) | answer tokens | mask µs/token | waited µs/token |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for r in res:
