@@ -649,14 +649,14 @@ impl Core {
         let row = |j: usize| logits.map(|l| &l[j * n_vocab..(j + 1) * n_vocab]);
         let mut accepted = 0;
         let mut ended = None;
-        for j in 0..rows {
+        for (j, &argmax) in ids.iter().enumerate() {
             // Picked as without a draft: a sampled pick draws the same random numbers in the
             // same order, and a draft token is kept only if the pick is that token (for a
             // draft proposed with certainty, that is the standard acceptance rule: kept with
             // its probability, else a draw from the rest).
             let next = match (greedy, row(j)) {
                 (false, Some(l)) => Next::Logits(l),
-                _ => Next::Id(ids[j]),
+                _ => Next::Id(argmax),
             };
             if let Some(reason) = self.advance(i, next) {
                 ended = Some(reason);
