@@ -109,10 +109,11 @@ fn greedy_answers_are_the_same_with_and_without_drafts() {
                 assert_eq!(x.finish, y.finish);
                 assert_eq!(x.timings.draft_tokens, 0);
             }
-            // the copying prompt: most of its answer came from drafts
+            // the copying prompt: much of its answer came from drafts (in a batch, drafts are
+            // kept to small steps, so fewer)
             let copy = &with[0];
             assert!(
-                copy.timings.draft_accepted as usize * 2 > copy.tokens.len(),
+                copy.timings.draft_accepted as usize * 3 > copy.tokens.len(),
                 "{name}: {} of {} tokens from drafts ({} drafted)",
                 copy.timings.draft_accepted,
                 copy.tokens.len(),
