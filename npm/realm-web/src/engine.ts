@@ -4,7 +4,7 @@
 import { WorkerClient } from './client.js';
 import { RealmError } from './errors.js';
 import { modelName, wireSource } from './model.js';
-import type { DeviceRequest, GenerateOptions, GenerateResult, Loaded, Prompt } from './protocol.js';
+import type { DeviceRequest, GenerateResult, Loaded, Prompt } from './protocol.js';
 import { createRemoteEngine } from './remote.js';
 import { StepEngine, samplingOptions, type Step } from './shape.js';
 import { AsyncQueue } from './stream.js';
@@ -128,7 +128,7 @@ class WorkerEngine extends StepEngine {
 
   /** Start a generation in the Worker; its tokens and its end arrive on the returned queue. */
   protected async start(prompt: Prompt, req: SamplingOptions): Promise<AsyncQueue<Step>> {
-    const options = samplingOptions(req) as GenerateOptions;
+    const options = samplingOptions(req);
     const q = new AsyncQueue<Step>();
     const signal = req.signal;
     const aborted = () => new RealmError('aborted', 'the request was aborted');

@@ -3,7 +3,7 @@
  * and the remote engine differ only in where the steps come from. */
 
 import { RealmError } from './errors.js';
-import type { Prompt } from './protocol.js';
+import type { GenerateOptions, Prompt } from './protocol.js';
 import type { AsyncQueue } from './stream.js';
 import type {
   ChatCompletion,
@@ -26,23 +26,12 @@ export type Step =
   | { kind: 'token'; token: number | null; text: string }
   | { kind: 'done'; finish: FinishReason; usage: Usage; timings?: Timings };
 
-/** The sampling fields both engines read, checked for type here so mistakes fail before any
- * work starts. `n_ctx` is the Worker engine's alone (the remote engine leaves it out). */
-export interface CheckedOptions {
-  /** The engine's constraint, as JSON (the Worker engine's). */
-  constraint?: string;
-  max_tokens?: number;
-  temperature?: number;
-  top_k?: number;
-  top_p?: number;
-  min_p?: number;
-  seed?: number;
-  n_ctx?: number;
-  stop?: string | string[];
-}
-
-export function samplingOptions(req: SamplingOptions): CheckedOptions {
-  const out: CheckedOptions = {};
+/** The sampling fields both engines read (realm-wasm's `GenerateOptions`), checked for type
+ * here so mistakes fail before any work starts. `n_ctx` and `constraint` (the constraint as
+ * the engine reads it) are the Worker engine's; the remote engine sends the request's own
+ * fields instead. */
+export function samplingOptions(req: SamplingOptions): GenerateOptions {
+  const out: GenerateOptions = {};
   for (const k of ['max_tokens', 'temperature', 'top_k', 'top_p', 'min_p', 'seed', 'n_ctx'] as const) {
     const v = req[k];
     if (v === undefined || v === null) continue;
