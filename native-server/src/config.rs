@@ -28,6 +28,10 @@ pub struct Args {
     /// CPU threads (0: every core).
     #[arg(short = 't', long, default_value_t = 0)]
     pub threads: usize,
+    /// CPU instruction-set level: portable, avx2, avx-vnni or avx512-vnni (default: the
+    /// environment variable REALM_CPU_ISA, else the best this CPU has).
+    #[arg(long = "cpu-isa")]
+    pub cpu_isa: Option<String>,
     /// Memory of the KV pool (e.g. 256M, 2G): it bounds the tokens held by every request
     /// together. Default: what `--ctx-size` positions take, else 256 MiB.
     #[arg(long)]

@@ -78,8 +78,15 @@ fn load(args: &Args, model: &PathBuf) -> Result<Ready, ServerError> {
     let backend = BackendKind::from_name(&args.backend).ok_or_else(|| {
         ServerError::Other(format!("unknown backend '{}' ({})", args.backend, BackendKind::NAMES))
     })?;
-    let opts =
-        EngineOptions { device: DeviceOptions { backend, threads: args.threads, profile: false } };
+    let cpu_isa = args
+        .cpu_isa
+        .as_deref()
+        .map(str::parse::<realm_runtime::CpuIsa>)
+        .transpose()
+        .map_err(|e| ServerError::Other(format!("--cpu-isa: {e}")))?;
+    let opts = EngineOptions {
+        device: DeviceOptions { backend, threads: args.threads, profile: false, cpu_isa },
+    };
     let engine = Engine::load_path(model, opts)
         .map_err(|source| ServerError::Load { path: model.clone(), source })?;
     let config = scheduler_config(args, &engine)?;

@@ -97,7 +97,7 @@ fn main() {
             {
                 continue;
             }
-            let cpu = CpuBackend::new(CpuConfig { threads, mode });
+            let cpu = CpuBackend::new(CpuConfig { threads, mode, ..Default::default() });
             let w = weight(&cpu, ty, m, k);
             let x = input(&cpu, n, k);
             let mut out = cpu.tensor(n, m).unwrap();
@@ -115,7 +115,7 @@ fn main() {
         }
     }
     for (mode, threads) in configs {
-        let cpu = CpuBackend::new(CpuConfig { threads, mode });
+        let cpu = CpuBackend::new(CpuConfig { threads, mode, ..Default::default() });
         let (n_ctx, nkv, hd, nh) = (1024, 3, 64, 9);
         let table = [0u32];
         let rows = |from: u32, to: u32| {

@@ -65,10 +65,13 @@ impl CpuBackend {
             .map_err(|_| panicked(op))
     }
 
-    /// The AVX-512 attention kernel's token, where the CPU has one (auto mode only).
+    /// The AVX-512 attention kernel's token, at the AVX-512 VNNI level (auto mode only).
     fn wide_attention(&self) -> Option<attention::Wide> {
         #[cfg(target_arch = "x86_64")]
-        return self.vnni;
+        return match self.panel {
+            Some(crate::isa::PanelKernel::Vnni512(t)) => Some(t),
+            _ => None,
+        };
         #[cfg(not(target_arch = "x86_64"))]
         None
     }
@@ -88,9 +91,9 @@ impl Backend for CpuBackend {
         #[allow(unused_mut)] // only x86_64 repacks
         let mut w = CpuWeight::new(desc)?;
         #[cfg(target_arch = "x86_64")]
-        if let Some(t) = self.vnni {
-            w.packed = matmul::vnni::Packed::new(t, w.ty, w.rows, w.cols, w.data())
-                .map(std::sync::Arc::new);
+        if let Some(k) = self.panel {
+            w.packed =
+                matmul::Packed::new(k, w.ty, w.rows, w.cols, w.data()).map(std::sync::Arc::new);
         }
         Ok(w)
     }

@@ -21,7 +21,7 @@
 //! use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
 //! use realm_core::Backend;
 //!
-//! let cpu = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Auto });
+//! let cpu = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Auto, ..Default::default() });
 //! assert_eq!(cpu.info().name, "cpu");
 //! let t = cpu.tensor(2, 3)?;
 //! assert_eq!(cpu.shape(&t), (2, 3));
@@ -36,6 +36,7 @@ pub mod pool;
 mod tensor;
 mod vec;
 
+pub use isa::CpuIsa;
 pub use tensor::{CpuKv, CpuTensor, CpuWeight};
 
 use isa::Isa;
@@ -60,43 +61,75 @@ pub struct CpuConfig {
     /// Ignored in [`CpuMode::Scalar`], and 1 on wasm32 without the `atomics` feature.
     pub threads: usize,
     pub mode: CpuMode,
+    /// In [`CpuMode::Auto`], the instruction-set level to run: `None` = the environment
+    /// variable `REALM_CPU_ISA` where it is set, else the best level this CPU has. A level
+    /// above the CPU's is an error in [`CpuBackend::try_new`].
+    pub isa: Option<CpuIsa>,
 }
 
 /// The CPU backend.
 pub struct CpuBackend {
     mode: CpuMode,
+    /// The instruction-set level the fast paths run (`Portable` in the other modes).
+    level: CpuIsa,
+    /// Whether `level` was chosen below the CPU's best (by config or `REALM_CPU_ISA`).
+    capped: bool,
     isa: Isa,
-    /// Set where the CPU has AVX-512 VNNI (in `Auto` mode): weights are repacked at upload.
+    /// The panel kernel of `level` (x86_64 from AVX2 up): weights are repacked at upload.
     #[cfg(target_arch = "x86_64")]
-    vnni: Option<isa::Vnni512Token>,
+    panel: Option<isa::PanelKernel>,
     pool: ThreadPool,
     /// The last quantized activations (q, k and v read the same rows).
     acts: matmul::ActCache,
 }
 
 impl CpuBackend {
-    /// A backend with `config`'s mode and threads (workers start now and park when idle).
+    /// A backend with `config`'s mode and threads (workers start now and park when idle). A
+    /// level this CPU lacks (`config.isa` or `REALM_CPU_ISA`) is lowered to the best one it
+    /// has at or below it, an unknown `REALM_CPU_ISA` ignored; [`Self::try_new`] refuses both.
     pub fn new(config: CpuConfig) -> Self {
+        let wanted = config.isa.or_else(|| CpuIsa::from_env().ok().flatten());
+        let level = match wanted {
+            Some(l) => CpuIsa::ALL.into_iter().rev().find(|x| *x <= l && x.supported()),
+            None => None,
+        };
+        Self::build(config, level.unwrap_or_else(CpuIsa::best))
+    }
+
+    /// As [`Self::new`], but a level this CPU lacks, or an unknown `REALM_CPU_ISA`, is an error
+    /// (`CoreError::Unsupported`) naming the levels it has.
+    pub fn try_new(config: CpuConfig) -> realm_core::Result<Self> {
+        let level = match (config.mode, config.isa) {
+            (CpuMode::Auto, Some(l)) => l.check()?,
+            (CpuMode::Auto, None) => CpuIsa::from_env()?.unwrap_or_else(CpuIsa::best),
+            _ => CpuIsa::Portable,
+        };
+        Ok(Self::build(config, level))
+    }
+
+    fn build(config: CpuConfig, level: CpuIsa) -> Self {
         let threads = match (config.mode, config.threads) {
             (CpuMode::Scalar, _) => 1,
             (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
             (_, t) => t,
         };
-        let isa = match config.mode {
-            CpuMode::Auto => Isa::detect(),
-            CpuMode::Scalar | CpuMode::Portable => Isa::Portable,
-        };
+        let level = if config.mode == CpuMode::Auto { level } else { CpuIsa::Portable };
         Self {
             mode: config.mode,
-            isa,
+            level,
+            capped: config.mode == CpuMode::Auto && level < CpuIsa::best(),
+            isa: Isa::of(level),
             #[cfg(target_arch = "x86_64")]
-            vnni: match config.mode {
-                CpuMode::Auto => isa::Vnni512Token::detect(),
-                CpuMode::Scalar | CpuMode::Portable => None,
-            },
+            panel: isa::PanelKernel::of(level),
             pool: ThreadPool::new(threads),
             acts: matmul::ActCache::default(),
         }
+    }
+
+    /// The instruction-set level the fast paths run (`Portable` in the scalar and portable
+    /// modes).
+    pub fn isa(&self) -> CpuIsa {
+        self.level
     }
 
     /// The mode this backend was built with.
@@ -127,13 +160,22 @@ impl CpuBackend {
             d.push("scalar reference: dequantize + f32 dot, 1 thread".into());
             return d;
         }
+        d.push(format!(
+            "isa: {}{}",
+            self.level,
+            if self.capped {
+                format!(" (capped; this CPU runs up to {})", CpuIsa::best())
+            } else {
+                String::new()
+            }
+        ));
         d.push(self.isa.describe());
         #[cfg(target_arch = "x86_64")]
-        if self.vnni.is_some() {
-            d.push(
-                "avx512-vnni: q4_0,q4_1,q5_0,q5_1,q8_0,q4_K,q6_K weights repacked in 16-row panels"
-                    .into(),
-            );
+        if let Some(p) = self.panel {
+            d.push(format!(
+                "q4_0,q4_1,q5_0,q5_1,q8_0,q4_K,q6_K weights repacked: {}",
+                p.describe()
+            ));
         }
         d.push(format!("threads: {}", self.pool.threads()));
         let int: Vec<&str> = matmul::INT_TYPES.iter().map(|t| t.name()).collect();

@@ -55,10 +55,10 @@ pub struct CpuWeight {
     bytes: SharedBytes,
     offset: usize,
     len: usize,
-    /// The same weights repacked for the AVX-512 VNNI kernel, where the CPU has it
+    /// The same weights repacked for the panel kernels, where the CPU level has them
     /// (a copy, made at upload; the GGUF bytes above still serve `embed` and the oracle).
     #[cfg(target_arch = "x86_64")]
-    pub(crate) packed: Option<std::sync::Arc<crate::matmul::vnni::Packed>>,
+    pub(crate) packed: Option<std::sync::Arc<crate::matmul::Packed>>,
 }
 
 impl std::fmt::Debug for CpuWeight {

@@ -23,7 +23,13 @@ fn backends() -> Vec<CpuBackend> {
         (CpuMode::Scalar, 1),
     ]
     .into_iter()
-    .map(|(mode, threads)| CpuBackend::new(CpuConfig { threads, mode }))
+    .map(|(mode, threads)| CpuBackend::new(CpuConfig { threads, mode, ..Default::default() }))
+    // Every lower instruction-set level this CPU runs, on 2 threads.
+    .chain(
+        realm_backend_cpu::CpuIsa::available().into_iter().map(|isa| {
+            CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto, isa: Some(isa) })
+        }),
+    )
     .collect()
 }
 

@@ -2,14 +2,28 @@
 //! and 2 threads, Portable mode, and the scalar reference against itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
+use realm_backend_cpu::{CpuBackend, CpuConfig, CpuIsa, CpuMode};
 
 fn conforms(mode: CpuMode, threads: usize) {
-    let cpu = CpuBackend::new(CpuConfig { threads, mode });
+    conforms_at(mode, threads, None);
+}
+
+fn conforms_at(mode: CpuMode, threads: usize, isa: Option<CpuIsa>) {
+    let cpu = CpuBackend::try_new(CpuConfig { threads, mode, isa }).unwrap();
     let report = realm_conformance::run_report(&cpu);
     let lines: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
-    assert!(lines.is_empty(), "{mode:?} × {threads} threads:\n{}", lines.join("\n"));
+    assert!(lines.is_empty(), "{mode:?} {isa:?} × {threads} threads:\n{}", lines.join("\n"));
     assert!(report.measured.len() > 100, "only {} comparisons ran", report.measured.len());
+}
+
+/// Every instruction-set level this CPU runs below its best (the best is `auto_*` above).
+#[test]
+fn every_lower_isa_level_two_threads() {
+    for level in CpuIsa::available() {
+        if level != CpuIsa::best() {
+            conforms_at(CpuMode::Auto, 2, Some(level));
+        }
+    }
 }
 
 #[test]
@@ -29,7 +43,8 @@ fn portable_two_threads() {
 
 #[test]
 fn scalar_matches_itself_exactly() {
-    let cpu = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar });
+    let cpu =
+        CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar, ..Default::default() });
     let report = realm_conformance::run_report(&cpu);
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     for m in &report.measured {
@@ -41,7 +56,7 @@ fn scalar_matches_itself_exactly() {
 /// `--nocapture`), so the table's headroom is visible.
 #[test]
 fn tolerances_have_headroom() {
-    let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto });
+    let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto, ..Default::default() });
     let report = realm_conformance::run_report(&cpu);
     let mut worst: Vec<(String, f64, f64)> = Vec::new();
     for m in &report.measured {

@@ -37,13 +37,18 @@ fn input(cpu: &CpuBackend, rows: usize, cols: usize, data: &[f32]) -> CpuTensor 
 fn backends() -> Vec<CpuBackend> {
     [(CpuMode::Auto, 1), (CpuMode::Auto, 2), (CpuMode::Auto, 3), (CpuMode::Portable, 2)]
         .into_iter()
-        .map(|(mode, threads)| CpuBackend::new(CpuConfig { threads, mode }))
+        .map(|(mode, threads)| CpuBackend::new(CpuConfig { threads, mode, ..Default::default() }))
+        // Every lower instruction-set level this CPU runs, on 2 threads.
+        .chain(realm_backend_cpu::CpuIsa::available().into_iter().map(|isa| {
+            CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto, isa: Some(isa) })
+        }))
         .collect()
 }
 
 #[test]
 fn matmul_on_model_shapes() {
-    let oracle = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar });
+    let oracle =
+        CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar, ..Default::default() });
     let shapes = [
         (GgmlType::Q4_1, 1536, 576, 1),
         (GgmlType::Q4_1, 576, 1536, 37),
@@ -83,7 +88,8 @@ fn matmul_on_model_shapes() {
 
 #[test]
 fn attention_on_long_caches() {
-    let oracle = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar });
+    let oracle =
+        CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar, ..Default::default() });
     // (n_head, n_head_kv, head_dim, start_pos, n, window, dtype)
     let cases = [
         (9, 3, 64, 900, 1, None, KvDtype::F16),

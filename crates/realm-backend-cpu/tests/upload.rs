@@ -28,7 +28,7 @@ fn desc(
 
 #[test]
 fn upload_keeps_a_reference_not_a_copy() {
-    let cpu = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Auto });
+    let cpu = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Auto, ..Default::default() });
     let file: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
     let bytes: SharedBytes = Arc::new(file);
     // A Q8_0 [2, 64] weight at an odd offset, as tensor data in a GGUF file may be.
@@ -69,7 +69,7 @@ fn huge_tensors_are_an_error_not_an_abort() {
 
 #[test]
 fn info_reports_the_chosen_paths() {
-    let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto });
+    let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto, ..Default::default() });
     let info = cpu.info();
     assert_eq!(info.name, "cpu");
     let details = info.details.join("; ");
@@ -78,7 +78,35 @@ fn info_reports_the_chosen_paths() {
     if std::is_x86_feature_detected!("avx2") {
         assert!(details.contains("avx2+fma+f16c"), "{details}");
     }
-    let scalar = CpuBackend::new(CpuConfig { threads: 8, mode: CpuMode::Scalar });
+    let scalar =
+        CpuBackend::new(CpuConfig { threads: 8, mode: CpuMode::Scalar, ..Default::default() });
     assert_eq!(scalar.threads(), 1);
     assert!(scalar.info().details.join(" ").contains("scalar"));
+}
+
+/// A level the CPU lacks is a typed error from `try_new` (and lowered by `new`); every level it
+/// has is the one the backend reports running.
+#[test]
+fn isa_levels_are_chosen_or_refused() {
+    use realm_backend_cpu::CpuIsa;
+    for level in CpuIsa::ALL {
+        let config = CpuConfig { threads: 1, mode: CpuMode::Auto, isa: Some(level) };
+        match CpuBackend::try_new(config) {
+            Ok(cpu) => {
+                assert!(level.supported());
+                assert_eq!(cpu.isa(), level);
+                let details = cpu.info().details.join("; ");
+                assert!(details.contains(&format!("isa: {level}")), "{details}");
+            }
+            Err(e) => {
+                assert!(!level.supported());
+                assert!(matches!(e, realm_core::CoreError::Unsupported { .. }), "{e}");
+                assert!(CpuBackend::new(config).isa() < level);
+            }
+        }
+    }
+    // The other modes run no SIMD level at all.
+    let portable =
+        CpuBackend::try_new(CpuConfig { threads: 1, mode: CpuMode::Portable, isa: None });
+    assert_eq!(portable.unwrap().isa(), CpuIsa::Portable);
 }

@@ -22,7 +22,10 @@ use realm_core::{
 
 fn backends() -> Option<(WgpuBackend, CpuBackend)> {
     match block_on(WgpuBackend::new(WgpuConfig::default())) {
-        Ok(b) => Some((b, CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar }))),
+        Ok(b) => Some((
+            b,
+            CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar, ..Default::default() }),
+        )),
         Err(e) if std::env::var("REALM_SKIP_WGPU").is_ok_and(|v| v == "1") => {
             println!("SKIPPED (REALM_SKIP_WGPU=1): no wgpu device: {e}");
             None

@@ -56,7 +56,8 @@ pub(crate) fn ok<T>(what: &str, side: &str, r: realm_core::Result<T>) -> Result<
 
 impl<'a, B: Backend> Cx<'a, B> {
     pub(crate) fn new(b: &'a B) -> Self {
-        let o = CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar });
+        let o =
+            CpuBackend::new(CpuConfig { threads: 1, mode: CpuMode::Scalar, ..Default::default() });
         Self { b, o, report: Report::default() }
     }
 

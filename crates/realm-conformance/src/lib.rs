@@ -10,7 +10,7 @@
 //! ```
 //! use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};
 //!
-//! let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto });
+//! let cpu = CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto, ..Default::default() });
 //! let failures = realm_conformance::scale(&cpu);
 //! assert!(failures.is_empty(), "{failures:?}");
 //! ```

@@ -20,7 +20,14 @@ struct Perturbed {
 
 impl Perturbed {
     fn new(target: &'static str) -> Self {
-        Self { inner: CpuBackend::new(CpuConfig { threads: 2, mode: CpuMode::Auto }), target }
+        Self {
+            inner: CpuBackend::new(CpuConfig {
+                threads: 2,
+                mode: CpuMode::Auto,
+                ..Default::default()
+            }),
+            target,
+        }
     }
 
     fn touch(&self, op: &str, t: &mut CpuTensor) -> Result<()> {

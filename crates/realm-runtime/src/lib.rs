@@ -35,6 +35,7 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{Result, RuntimeError};
 #[cfg(not(target_family = "wasm"))]
 pub use kv_blocks::PoolStats;
+pub use realm_backend_cpu::CpuIsa;
 pub use realm_core::{BackendInfo, HostStat, KvDtype, OpStat};
 pub use realm_grammar::{GrammarError, Grammars, Spec as ConstraintSpec};
 pub use realm_sampling::SamplingParams;

@@ -16,7 +16,12 @@ use realm_testdata::{GEMMA3, SMOLLM2, model};
 use serde_json::{Value, json};
 
 fn engine(name: &str) -> Engine {
-    let device = DeviceOptions { backend: BackendKind::Cpu, threads: 2, profile: false };
+    let device = DeviceOptions {
+        backend: BackendKind::Cpu,
+        threads: 2,
+        profile: false,
+        ..Default::default()
+    };
     Engine::load_path(model(name), EngineOptions { device }).unwrap()
 }
 

@@ -15,7 +15,12 @@ use realm_runtime::{
 use realm_testdata::{GEMMA3, SMOLLM2, model};
 
 fn engine(name: &str) -> Engine {
-    let device = DeviceOptions { backend: BackendKind::Cpu, threads: 2, profile: false };
+    let device = DeviceOptions {
+        backend: BackendKind::Cpu,
+        threads: 2,
+        profile: false,
+        ..Default::default()
+    };
     Engine::load_path(model(name), EngineOptions { device }).unwrap()
 }
 

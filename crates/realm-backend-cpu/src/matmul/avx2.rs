@@ -92,7 +92,7 @@ fn nibbles(qs: &[u8; 16]) -> __m256i {
 /// Byte `j` is `0xFF` where bit `j` of `qh` is set, else 0.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn bits_to_bytes(qh: [u8; 4]) -> __m256i {
+pub(super) fn bits_to_bytes(qh: [u8; 4]) -> __m256i {
     let v = _mm256_set1_epi32(i32::from_le_bytes(qh));
     #[rustfmt::skip]
     let spread = _mm256_setr_epi8(

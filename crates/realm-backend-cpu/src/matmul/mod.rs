@@ -18,9 +18,11 @@
 //!   faster than dequantize-once only below 4 rows, and that is the price on the
 //!   portable paths (BENCHMARKS.md).
 //!
-//! - packed (x86_64 with AVX-512 VNNI, [`vnni`]): the 32-block formats (Q4_0, Q4_1, Q5_0,
-//!   Q5_1, Q8_0) and Q4_K/Q6_K repacked at upload into 16-row panels, one `vpdpbusd` lane per
-//!   weight row; it serves every batch size and takes precedence over the integer path.
+//! - packed (x86_64 from AVX2 up, [`pack`]): the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1,
+//!   Q8_0) and Q4_K/Q6_K repacked at upload into panels, one i32 lane per weight row: 16-row
+//!   panels with AVX-512 VNNI ([`vnni`]), 8-row panels with AVX2's `vpmaddubsw` or a 256-bit
+//!   `vpdpbusd` ([`panel8`]); it serves every batch size and takes precedence over the
+//!   integer path.
 //!
 //! The fast paths split the output features into chunks over the thread pool and, when there
 //! are many activation rows, also split the rows into tiles; inside a chunk a tile of 8 weight
@@ -28,6 +30,10 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod pack;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod panel8;
 mod portable;
 mod q8;
 pub(crate) mod scalar;
@@ -236,11 +242,67 @@ pub(crate) fn fast(
     }
 }
 
-/// [`fast`] over weights repacked for the AVX-512 VNNI kernel.
+/// A weight matrix repacked in panels, with the kernel that reads them.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Packed {
+    kernel: crate::isa::PanelKernel,
+    panels: pack::Panels,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Packed {
+    /// Repacks `rows × cols` weights of `ty` for `kernel`; `None` for a format the panels do
+    /// not cover, fewer rows than a panel, a size mismatch or a failed allocation.
+    pub(crate) fn new(
+        kernel: crate::isa::PanelKernel,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Option<Self> {
+        let panels = pack::Panels::new(kernel.width(), ty, rows, cols, data)?;
+        Some(Self { kernel, panels })
+    }
+
+    /// The activation format the kernel takes.
+    pub(crate) fn act_kind(&self) -> ActKind {
+        self.panels.layout.fmt.act_kind()
+    }
+
+    /// Weight rows per panel.
+    pub(crate) fn width(&self) -> usize {
+        self.panels.layout.p
+    }
+
+    /// `out[i][o]` = row `width · panel + o` dotted with activation row `a[i]`, for `o` below
+    /// the width (rows past the matrix give 0). `out` has one entry per activation row.
+    pub(crate) fn panel_dots(
+        &self,
+        panel: usize,
+        a: &[ActRow<'_>],
+        out: &mut [[f32; vnni::PANEL]],
+    ) {
+        let Some(recs) = self.panels.panel(panel) else { return };
+        if !self.panels.rows_fit(a) {
+            return;
+        }
+        let fmt = self.panels.layout.fmt;
+        match self.kernel {
+            // SAFETY: a `Vnni512Token` exists only after AVX-512 F/BW/VL/VNNI, AVX2, FMA and
+            // F16C were detected.
+            crate::isa::PanelKernel::Vnni512(_) => unsafe { vnni::rows(fmt, recs, a, out) },
+            // SAFETY: `PanelKernel::of` makes `P8` only for a level the CPU supports: AVX2,
+            // FMA and F16C, and for the VNNI dots the features they name.
+            crate::isa::PanelKernel::P8(_, dot) => unsafe { panel8::rows(dot, fmt, recs, a, out) },
+        }
+    }
+}
+
+/// [`fast`] over weights repacked in panels.
 #[cfg(target_arch = "x86_64")]
 fn packed(
     ex: Exec<'_>,
-    p: &vnni::Packed,
+    p: &Packed,
     w: &CpuWeight,
     bias: Option<&[f32]>,
     x: &[f32],
@@ -252,7 +314,7 @@ fn packed(
     let acts = ex.acts.get(ex.isa, p.act_kind(), x, n, w.cols, pool).map_err(|_| panicked())?;
     let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.1.row(r)).collect();
     let m = w.rows;
-    let plan = Plan::tiled(n, m, w.cols, pool.threads(), vnni::PANEL, PACKED_ROW_TILE);
+    let plan = Plan::tiled(n, m, w.cols, pool.threads(), p.width(), PACKED_ROW_TILE);
     let shared = SharedMut::new(out);
     let ran = pool.run(plan.chunks(), &|c| {
         let (rs, outs) = plan.chunk(c);
@@ -261,11 +323,11 @@ fn packed(
     ran.map_err(|_| panicked())
 }
 
-/// One chunk of [`packed`]: per tile of activation rows, each panel of 16 weight rows against
+/// One chunk of [`packed`]: per tile of activation rows, each panel of weight rows against
 /// the rows eight at a time.
 #[cfg(target_arch = "x86_64")]
 fn packed_chunk(
-    p: &vnni::Packed,
+    p: &Packed,
     acts: &[ActRow<'_>],
     m: usize,
     (rows, outs): (Range<usize>, Range<usize>),
@@ -273,18 +335,18 @@ fn packed_chunk(
     then: Then<'_>,
     out: &SharedMut<'_, f32>,
 ) {
-    use vnni::PANEL;
-    let mut buf = [[0.0f32; PANEL]; 8];
+    let panel = p.width();
+    let mut buf = [[0.0f32; vnni::PANEL]; 8];
     let mut t0 = rows.start;
     while t0 < rows.end {
         let t1 = (t0 + PACKED_ROW_TILE).min(rows.end);
-        for o0 in outs.clone().step_by(PANEL) {
-            let width = PANEL.min(outs.end - o0);
+        for o0 in outs.clone().step_by(panel) {
+            let width = panel.min(outs.end - o0);
             let b = bias.and_then(|b| b.get(o0..o0 + width));
             for r0 in (t0..t1).step_by(8) {
                 let r1 = (r0 + 8).min(t1);
                 let res = &mut buf[..r1 - r0];
-                p.panel_dots(o0 / PANEL, acts.get(r0..r1).unwrap_or_default(), res);
+                p.panel_dots(o0 / panel, acts.get(r0..r1).unwrap_or_default(), res);
                 for (r, vals) in (r0..r1).zip(res.iter_mut()) {
                     let vals = &mut vals[..width];
                     if let Some(b) = b {

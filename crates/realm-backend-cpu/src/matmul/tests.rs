@@ -156,35 +156,50 @@ fn plan_covers_each_output_once() {
     }
 }
 
-/// The AVX-512 VNNI kernel over repacked panels against the portable kernels: every format,
-/// a partial last panel (37 rows), and activation batches that exercise the groups of four
-/// and the single rows.
+/// The panel kernels this CPU runs (one per instruction-set level that has them).
+#[cfg(target_arch = "x86_64")]
+fn panel_kernels() -> Vec<crate::isa::PanelKernel> {
+    let all: Vec<_> =
+        crate::CpuIsa::ALL.into_iter().filter_map(crate::isa::PanelKernel::of).collect();
+    if all.is_empty() {
+        eprintln!("skipped: this CPU lacks AVX2");
+    }
+    all
+}
+
+/// Every panel kernel (AVX-512 VNNI, 256-bit VNNI, AVX2) over repacked panels against the
+/// portable kernels: every format, a partial last panel (37 rows), and activation batches that
+/// exercise the groups of four and eight and the single rows.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn vnni_panels_agree_with_the_portable_kernels() {
-    let Some(token) = crate::isa::Vnni512Token::detect() else {
-        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
-        return;
-    };
+fn panels_agree_with_the_portable_kernels() {
+    for kernel in panel_kernels() {
+        panels_agree(kernel);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn panels_agree(kernel: crate::isa::PanelKernel) {
     let pool = ThreadPool::new(1);
     let mut rng = SplitMix64(11);
     let (m, k) = (37, 512);
     use GgmlType as T;
     for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q4_K, T::Q6_K] {
-        for n in [1, 4, 7] {
+        for n in [1, 4, 7, 13] {
             let w: Vec<u8> = (0..m).flat_map(|_| weight_row(ty, k, &mut rng)).collect();
-            let packed = vnni::Packed::new(token, ty, m, k, &w).unwrap();
+            let packed = Packed::new(kernel, ty, m, k, &w).unwrap();
+            let width = packed.width();
             let x: Vec<f32> = (0..n * k).map(|_| rng.f32() * 4.0).collect();
             let acts = QActs::new(Isa::detect(), packed.act_kind(), &x, n, k, &pool).unwrap();
             let rows: Vec<ActRow<'_>> = (0..n).map(|r| acts.row(r)).collect();
             let (_, portable) = int_kernel(ty, Isa::Portable).unwrap();
             let row_bytes = w.len() / m;
-            for panel in 0..m.div_ceil(vnni::PANEL) {
+            for panel in 0..m.div_ceil(width) {
                 let mut out = vec![[f32::NAN; vnni::PANEL]; n];
                 packed.panel_dots(panel, &rows, &mut out);
                 for (r, got) in out.iter().enumerate() {
-                    for (i, &g) in got.iter().enumerate() {
-                        let o = panel * vnni::PANEL + i;
+                    for (i, &g) in got[..width].iter().enumerate() {
+                        let o = panel * width + i;
                         if o >= m {
                             assert_eq!(g, 0.0, "{ty} padding row {o}");
                             continue;
@@ -196,7 +211,7 @@ fn vnni_panels_agree_with_the_portable_kernels() {
                         let mag: f32 = wf.iter().zip(xr).map(|(a, b)| (a * b).abs()).sum();
                         assert!(
                             (g - want).abs() <= 1e-5 * mag + 1e-6,
-                            "{ty} n={n} row {r} out {o}: vnni {g} vs portable {want}"
+                            "{kernel:?} {ty} n={n} row {r} out {o}: panel {g} vs portable {want}"
                         );
                     }
                 }
@@ -205,14 +220,18 @@ fn vnni_panels_agree_with_the_portable_kernels() {
     }
 }
 
-/// A hostile Q8_0 panel of -128 against activations at ±127 must not overflow.
+/// A hostile Q8_0 panel of -128 against activations at ±127 must not overflow, nor saturate
+/// the i16 pair sums of the AVX2 kernel.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn vnni_q8_0_extremes_do_not_saturate() {
-    let Some(token) = crate::isa::Vnni512Token::detect() else {
-        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
-        return;
-    };
+fn panel_q8_0_extremes_do_not_saturate() {
+    for kernel in panel_kernels() {
+        q8_0_extremes(kernel);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn q8_0_extremes(kernel: crate::isa::PanelKernel) {
     let pool = ThreadPool::new(1);
     let (m, k) = (16, 64);
     let mut w = Vec::new();
@@ -220,12 +239,57 @@ fn vnni_q8_0_extremes_do_not_saturate() {
         w.extend_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
         w.extend(std::iter::repeat_n(0x80u8, 32));
     }
-    let packed = vnni::Packed::new(token, GgmlType::Q8_0, m, k, &w).unwrap();
+    let packed = Packed::new(kernel, GgmlType::Q8_0, m, k, &w).unwrap();
     for sign in [1.0f32, -1.0] {
         let acts = QActs::new(Isa::detect(), ActKind::Q8_0, &vec![sign; k], 1, k, &pool).unwrap();
         let want = -128.0 * 127.0 * sign * k as f32 * acts.row(0).d[0];
         let mut out = [[0.0f32; vnni::PANEL]];
         packed.panel_dots(0, &[acts.row(0)], &mut out);
-        assert!(out[0].iter().all(|&g| g == want), "{:?} vs {want}", out[0]);
+        let got = &out[0][..packed.width()];
+        assert!(got.iter().all(|&g| g == want), "{kernel:?}: {got:?} vs {want}");
+    }
+}
+
+/// Weights at the top of each format's range (every quant bit set) against activations at
+/// ±127: the AVX2 kernel's i16 pair sums must not saturate (their bound is tight for 4-, 5- and
+/// 6-bit weights), so every panel kernel must still equal the portable one.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn panel_extreme_weights_do_not_saturate() {
+    use GgmlType as T;
+    let pool = ThreadPool::new(1);
+    let (m, k) = (16, 512);
+    let one = half::f16::from_f32(1.0).to_le_bytes();
+    for kernel in panel_kernels() {
+        for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q4_K, T::Q6_K] {
+            let (bw, bb) = (ty.block_size(), ty.type_size());
+            let mut block = vec![0xFFu8; bb];
+            // The f16 scales (and mins) at 1.0: Q6_K's `d` is last, the others' first.
+            let at: &[usize] = match ty {
+                T::Q6_K => &[bb - 2],
+                T::Q4_1 | T::Q5_1 | T::Q4_K => &[0, 2],
+                _ => &[0],
+            };
+            for &i in at {
+                block[i..i + 2].copy_from_slice(&one);
+            }
+            let w: Vec<u8> = std::iter::repeat_n(block, m * k / bw).flatten().collect();
+            let packed = Packed::new(kernel, ty, m, k, &w).unwrap();
+            let (_, portable) = int_kernel(ty, Isa::Portable).unwrap();
+            for sign in [1.0f32, -1.0] {
+                let acts =
+                    QActs::new(Isa::detect(), packed.act_kind(), &vec![sign; k], 1, k, &pool)
+                        .unwrap();
+                let want = dot1(portable, &w[..w.len() / m], acts.row(0));
+                let mut out = [[0.0f32; vnni::PANEL]];
+                packed.panel_dots(0, &[acts.row(0)], &mut out);
+                for &g in &out[0][..packed.width()] {
+                    assert!(
+                        (g - want).abs() <= 1e-5 * want.abs() + 1e-3,
+                        "{kernel:?} {ty} sign {sign}: {g} vs {want}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use realm_runtime::{
-    BackendKind, ChatMessage, ConstraintSpec, DeviceOptions, Engine, EngineOptions, Event,
+    BackendKind, ChatMessage, ConstraintSpec, CpuIsa, DeviceOptions, Engine, EngineOptions, Event,
     GenerateRequest, KvDtype, Profile, RequestOptions, Session,
 };
 use serde_json::json;
@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// KV cache type: f16 or f32.
     #[arg(long, default_value = "f16")]
     pub kv: String,
+    /// CPU instruction-set level: portable, avx2, avx-vnni or avx512-vnni (default: the
+    /// environment variable REALM_CPU_ISA, else the best this CPU has).
+    #[arg(long = "cpu-isa")]
+    pub cpu_isa: Option<String>,
 }
 
 impl RunArgs {
@@ -36,8 +40,10 @@ impl RunArgs {
             format!("unknown backend '{}' ({})", self.backend, BackendKind::NAMES)
         })?;
         let profile = profiling();
-        let opts =
-            EngineOptions { device: DeviceOptions { backend, threads: self.threads, profile } };
+        let cpu_isa = self.cpu_isa.as_deref().map(str::parse::<CpuIsa>).transpose()?;
+        let opts = EngineOptions {
+            device: DeviceOptions { backend, threads: self.threads, profile, cpu_isa },
+        };
         Engine::load_path(&self.model, opts).with_context(|| {
             format!("cannot load {} on the {} backend", self.model.display(), self.backend)
         })

@@ -50,6 +50,9 @@ pub struct DeviceOptions {
     pub threads: usize,
     /// Time every GPU op (wgpu: timestamp queries); see [`crate::Engine::profile`].
     pub profile: bool,
+    /// The CPU backend's instruction-set level: `None` = `REALM_CPU_ISA` where set, else the
+    /// best this CPU has. A level the CPU lacks is an error at load.
+    pub cpu_isa: Option<realm_backend_cpu::CpuIsa>,
 }
 
 /// Per-op GPU time, when profiling was asked for and the backend can measure it.
@@ -123,7 +126,8 @@ impl Device {
                 return Err(adapters::no_wgpu());
             }
         };
-        let backend = CpuBackend::new(CpuConfig { threads: opts.threads, mode });
+        let backend =
+            CpuBackend::try_new(CpuConfig { threads: opts.threads, mode, isa: opts.cpu_isa })?;
         let model = Model::load_with(&backend, gguf, bytes, uploaded)?;
         Ok(Device::Cpu(Box::new(Loaded { backend, model })))
     }
