@@ -111,3 +111,26 @@ fn smollm2_teacher_forced_top5() {
 fn gemma3_teacher_forced_top5() {
     teacher_forced(GEMMA3, "oracle/oracle_gemma3.json");
 }
+
+/// Every SIMD instruction-set level this CPU runs below its best (the best is the default,
+/// checked above) against llama.cpp on both models: the AVX2 and 256-bit VNNI panels. (The
+/// portable kernels are held to the scalar reference by the conformance suite.)
+#[test]
+fn every_lower_cpu_isa_level_matches_llama_cpp() {
+    use realm_runtime::{CpuIsa, DeviceOptions};
+    for level in CpuIsa::available() {
+        if level == CpuIsa::best() || level == CpuIsa::Portable {
+            continue;
+        }
+        let opts = || EngineOptions {
+            device: DeviceOptions { cpu_isa: Some(level), ..DeviceOptions::default() },
+        };
+        let e = Engine::load_path(model(SMOLLM2), opts()).unwrap();
+        assert!(e.backend_info().details.iter().any(|d| d.starts_with(&format!("isa: {level}"))));
+        let smol = ("oracle/oracle_smollm2.json", "oracle/logits_prompt0.f32");
+        check(&e, SMOLLM2, smol.0, smol.1, Prompts::All);
+        let e = Engine::load_path(model(GEMMA3), opts()).unwrap();
+        let gemma = ("oracle/oracle_gemma3.json", "oracle/logits_prompt0_gemma3.f32");
+        check(&e, GEMMA3, gemma.0, gemma.1, Prompts::All);
+    }
+}

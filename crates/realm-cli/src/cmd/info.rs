@@ -36,6 +36,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
 /// `realm info --devices`.
 fn devices(as_json: bool) -> anyhow::Result<()> {
+    use realm_runtime::CpuIsa;
+    let levels: Vec<&str> = CpuIsa::available().into_iter().map(CpuIsa::name).collect();
+    // The level `--backend cpu` runs: REALM_CPU_ISA where set (an error if this CPU lacks it).
+    let (in_use, why) = match CpuIsa::from_env() {
+        Ok(Some(l)) => (l.name().to_string(), "REALM_CPU_ISA".to_string()),
+        Ok(None) => (CpuIsa::best().name().to_string(), "the best this CPU runs".to_string()),
+        Err(e) => ("none".to_string(), e.to_string()),
+    };
     let adapters = realm_runtime::block_on(realm_runtime::gpu_adapters());
     if as_json {
         let list: Vec<_> = adapters
@@ -49,9 +57,14 @@ fn devices(as_json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "wgpu_adapters": list }))?);
+        let cpu = json!({ "isa_levels": levels, "isa": in_use, "isa_reason": why });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "cpu": cpu, "wgpu_adapters": list }))?
+        );
         return Ok(());
     }
+    println!("cpu: instruction-set levels {}; in use: {in_use} ({why})", levels.join(", "));
     if adapters.is_empty() {
         println!(
             "wgpu: no GPU adapter found (`--backend wgpu` will fail; without a GPU, install \
