@@ -7,8 +7,12 @@
 # are printed at the end. Also measured: peak RSS of the B=16 run of each engine (GNU time),
 # and realm's time to first token with a cached 512-token prefix against uncached.
 # Usage: scripts/bench-batched.sh [ROUNDS=3]   (THREADS=2, MODELS_LIST="a.gguf b.gguf")
+# ISA=avx2: realm with REALM_CPU_ISA=avx2 against llama.cpp built for AVX2 only (LLAMA_ISA=avx2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${ISA:-}" ]; then
+  export REALM_CPU_ISA="$ISA" LLAMA_ISA=avx2
+fi
 ROUNDS="${1:-3}"
 THREADS="${THREADS:-2}"
 MODELS="${REALM_CACHE_DIR:-$HOME/.cache/realm}/models"

@@ -173,7 +173,7 @@ impl CpuBackend {
         #[cfg(target_arch = "x86_64")]
         if let Some(p) = self.panel {
             d.push(format!(
-                "q4_0,q4_1,q5_0,q5_1,q8_0,q4_K,q6_K weights repacked: {}",
+                "q4_0,q4_1,q5_0,q5_1,q8_0,q4_K,q5_K,q6_K weights repacked: {}",
                 p.describe()
             ));
         }

@@ -56,6 +56,7 @@ fn matmul_on_model_shapes() {
         (GgmlType::Q8_0, 576, 576, 70),
         (GgmlType::Q5_0, 640, 640, 9),
         (GgmlType::Q4_K, 512, 768, 20),
+        (GgmlType::Q5_K, 520, 512, 11),
         (GgmlType::Q6_K, 640, 512, 3),
         (GgmlType::Q3_K, 256, 512, 33),
         (GgmlType::F16, 300, 640, 41),

@@ -19,7 +19,7 @@
 //!   portable paths (BENCHMARKS.md).
 //!
 //! - packed (x86_64 from AVX2 up, [`pack`]): the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1,
-//!   Q8_0) and Q4_K/Q6_K repacked at upload into panels, one i32 lane per weight row: 16-row
+//!   Q8_0) and Q4_K/Q5_K/Q6_K repacked at upload into panels, one i32 lane per weight row: 16-row
 //!   panels with AVX-512 VNNI ([`vnni`]), 8-row panels with AVX2's `vpmaddubsw` or a 256-bit
 //!   `vpdpbusd` ([`panel8`]); it serves every batch size and takes precedence over the
 //!   integer path.

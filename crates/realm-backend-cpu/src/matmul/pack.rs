@@ -28,14 +28,15 @@
 //!
 //! Rows past the end of the last panel are zero with a zero scale.
 //!
-//! Q4_K and Q6_K records are whole superblocks (256 weights of `P` rows; offsets in
-//! [`Layout`]): 8 sub-records of quants in the 4-bit layout above (Q6_K adds two vectors of
-//! high bits per sub-record), the rows' sub-block scales as bytes, Q4_K's mins as i16 pairs,
+//! Q4_K, Q5_K and Q6_K records are whole superblocks (256 weights of `P` rows; offsets in
+//! [`Layout`]): 8 sub-records of quants in the 4-bit layout above (Q5_K adds 8 fifth-bit masks
+//! as Q5_0's, Q6_K two vectors of high bits per sub-record), the rows' sub-block scales as
+//! bytes, Q4_K's and Q5_K's mins as i16 pairs,
 //! and the f16 superblock scales. Activations are Q8_K, and the arithmetic is ggml's
 //! (`ggml_vec_dot_q4_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`): integer dots per sub-block times the
 //! integer scales, summed over the superblock, then one f32 scaling — so the results equal the
 //! row kernels' up to f32 rounding order. The records are the size of the GGUF blocks (Q6_K) or
-//! 8 % larger (Q4_K).
+//! 8 % (Q4_K) and 6 % (Q5_K) larger.
 
 use realm_core::GgmlType;
 
@@ -50,6 +51,8 @@ pub(crate) enum Fmt {
     Q8_0,
     /// Q4_K in superblock records (see the module docs).
     Q4K,
+    /// Q5_K: Q4_K's records with a fifth-bit mask vector set after each sub-record's nibbles.
+    Q5K,
     /// Q6_K in superblock records.
     Q6K,
 }
@@ -63,6 +66,7 @@ impl Fmt {
             GgmlType::Q5_1 => Self::Q5_1,
             GgmlType::Q8_0 => Self::Q8_0,
             GgmlType::Q4_K => Self::Q4K,
+            GgmlType::Q5_K => Self::Q5K,
             GgmlType::Q6_K => Self::Q6K,
             _ => return None,
         })
@@ -74,7 +78,7 @@ impl Fmt {
     }
 
     pub(crate) const fn superblock(self) -> bool {
-        matches!(self, Self::Q4K | Self::Q6K)
+        matches!(self, Self::Q4K | Self::Q5K | Self::Q6K)
     }
 
     /// Bytes of one GGUF block.
@@ -86,6 +90,7 @@ impl Fmt {
             Self::Q5_1 => 24,
             Self::Q8_0 => 34,
             Self::Q4K => 144,
+            Self::Q5K => 176,
             Self::Q6K => 210,
         }
     }
@@ -149,9 +154,10 @@ impl Layout {
         self.quant_bytes() + self.mask_bytes()
     }
 
-    /// Q4_K: bytes of one sub-record of nibbles (4 vectors).
+    /// Q4_K, Q5_K: bytes of one sub-record: 4 vectors of nibbles, and for Q5_K 8 fifth-bit
+    /// masks as Q5_0's (at [`Self::mask_at`] from the sub-record's start).
     pub(crate) const fn k4_sub(self) -> usize {
-        4 * self.vec()
+        if matches!(self.fmt, Fmt::Q5K) { 4 * self.vec() + 4 * self.p } else { 4 * self.vec() }
     }
 
     /// Q4_K: 8 × `p` unsigned 6-bit scales: sub-block `s`, row `o` at `k4_sc() + p s + o`.
@@ -189,7 +195,7 @@ impl Layout {
     /// Bytes of one record (a block of `p` rows).
     pub(crate) const fn record(self) -> usize {
         match self.fmt {
-            Fmt::Q4K => self.k4_d() + 4 * self.p,
+            Fmt::Q4K | Fmt::Q5K => self.k4_d() + 4 * self.p,
             Fmt::Q6K => self.k6_d() + 2 * self.p,
             f => self.scales_at() + if f.affine() { 4 * self.p } else { 2 * self.p },
         }
@@ -244,7 +250,7 @@ impl Panels {
                     let at = (pi * p + o) * row_bytes + b * bb;
                     let src = &data[at..at + bb];
                     match fmt {
-                        Fmt::Q4K => pack_q4k(layout, src, o, dst),
+                        Fmt::Q4K | Fmt::Q5K => pack_k4(layout, src, o, dst),
                         Fmt::Q6K => pack_q6k(layout, src, o, dst),
                         _ => pack_block(layout, src, o, dst),
                     }
@@ -346,17 +352,38 @@ fn pack_nibbles(l: Layout, q: &[u8], o: usize, dst: &mut [u8]) {
     }
 }
 
-/// Writes Q4_K block `src` (144 bytes) of panel row `o` into superblock record `dst`.
-fn pack_q4k(l: Layout, src: &[u8], o: usize, dst: &mut [u8]) {
-    let Some(b) = src.first_chunk::<144>() else { return };
-    let (_, _, scales, qs) = super::portable::q4k_parts(b);
+/// Writes Q4_K block `src` (144 bytes) or Q5_K block (176 bytes) of panel row `o` into
+/// superblock record `dst`.
+fn pack_k4(l: Layout, src: &[u8], o: usize, dst: &mut [u8]) {
+    let (scales, qh, qs) = if let Some(b) = src.first_chunk::<176>()
+        && matches!(l.fmt, Fmt::Q5K)
+    {
+        let (_, _, scales, qh, qs) = super::portable::q5k_parts(b);
+        (scales, Some(qh), qs)
+    } else if let Some(b) = src.first_chunk::<144>() {
+        let (_, _, scales, qs) = super::portable::q4k_parts(b);
+        (scales, None, qs)
+    } else {
+        return;
+    };
     let (sc, mins) = super::portable::k4_scale_mins(scales);
     let (v, sub, p) = (l.vec(), l.k4_sub(), l.p);
     for s in 0..8 {
         // Sub-block `s`: the low (even `s`) or high (odd `s`) nibbles of 32 bytes of `qs`.
         let bytes = &qs[32 * (s / 2)..32 * (s / 2) + 32];
         let q: [u8; 32] = core::array::from_fn(|i| bytes[i] >> (4 * (s % 2)) & 0x0F);
-        pack_nibbles(l, &q, o, &mut dst[sub * s..sub * (s + 1)]);
+        let rec = &mut dst[sub * s..sub * (s + 1)];
+        pack_nibbles(l, &q, o, rec);
+        // Q5_K: bit `s` of `qh[i]` is the fifth bit of weight `i` of sub-block `s`; weight
+        // `4j + t` sits in unpacked vector `j` (`pack_nibbles`), as a Q5_0 block's.
+        if let Some(qh) = qh {
+            for (i, h) in qh.iter().enumerate() {
+                if h >> s & 1 == 1 {
+                    let bit = 4 * o + i % 4;
+                    rec[l.mask_at(i / 4) + bit / 8] |= 1 << (bit % 8);
+                }
+            }
+        }
         dst[l.k4_sc() + p * s + o] = sc[s];
         let at = l.k4_mins() + v * (s / 2) + 4 * o + 2 * (s % 2);
         dst[at..at + 2].copy_from_slice(&i16::from(mins[s]).to_le_bytes());

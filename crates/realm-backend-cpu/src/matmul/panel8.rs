@@ -1,5 +1,5 @@
 //! x86_64 256-bit kernels over weights repacked in panels of 8 rows ([`super::pack`]): the
-//! 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the K-quants Q4_K and Q6_K, the same
+//! 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the K-quants Q4_K, Q5_K and Q6_K, the same
 //! set and arithmetic as the AVX-512 kernels ([`super::vnni`]) at half the width.
 //!
 //! The integer dot of 4 weights of each of 8 rows (unsigned bytes, one i32 lane per row) with
@@ -43,6 +43,7 @@ macro_rules! kernels {
             use super::{OUT, PANEL};
 
             const K4: Layout = Layout { fmt: Fmt::Q4K, p: PANEL };
+            const K5: Layout = Layout { fmt: Fmt::Q5K, p: PANEL };
             const K6: Layout = Layout { fmt: Fmt::Q6K, p: PANEL };
 
             /// `out[i][o]` = row `o` of the panel whose records are `recs`, dotted with
@@ -77,7 +78,8 @@ macro_rules! kernels {
                     Fmt::Q5_0 => panel_loop::<R, false, 4, false>(fmt, recs, a, |r| fifth_bits(r)),
                     Fmt::Q5_1 => panel_loop::<R, true, 4, false>(fmt, recs, a, |r| fifth_bits(r)),
                     Fmt::Q8_0 => panel_loop::<R, false, 1, true>(fmt, recs, a, |r| bytes(r)),
-                    Fmt::Q4K => q4k_loop::<R>(recs, a),
+                    Fmt::Q4K => q4k_loop::<R, 8>(K4, recs, a, |s| nibbles(s)),
+                    Fmt::Q5K => q4k_loop::<R, 4>(K5, recs, a, |s| fifth_bits(s)),
                     Fmt::Q6K => q6k_loop::<R>(recs, a),
                 }
             }
@@ -202,31 +204,36 @@ macro_rules! kernels {
                 acc
             }
 
-            /// Q4_K: per sub-block an integer dot of 8 rows, times the rows' 6-bit scales,
+            /// Q4_K (Q5_K: `unpack` adds the fifth bits): per sub-block an integer dot of 8 rows, times the rows' 6-bit scales,
             /// summed over the superblock; the mins against the activations' per-32 sums with
             /// `vpmaddwd`. Then, as ggml: `acc += d · d_a · Σ sc·dot − dmin · d_a · Σ min·bsum`.
             #[inline]
             #[target_feature(enable = $feat)]
-            fn q4k_loop<const R: usize>(recs: &[u8], a: &[ActRow<'_>; R]) -> [__m256; R] {
-                let sub_len = K4.k4_sub();
+            fn q4k_loop<const R: usize, const GROUP: usize>(
+                l: Layout,
+                recs: &[u8],
+                a: &[ActRow<'_>; R],
+                unpack: impl Fn(&[u8]) -> [__m256i; 8],
+            ) -> [__m256; R] {
+                let sub_len = l.k4_sub();
                 let mut acc = [_mm256_setzero_ps(); R];
-                for (b, rec) in recs.chunks_exact(K4.record()).enumerate() {
+                for (b, rec) in recs.chunks_exact(l.record()).enumerate() {
                     let mut sumi = [_mm256_setzero_si256(); R];
                     for s in 0..8 {
                         let sub = &rec[sub_len * s..sub_len * (s + 1)];
                         prefetch_ahead(sub, sub_len);
-                        let w = nibbles(sub);
-                        let sc = load_i8x8::<false>(rec, K4.k4_sc() + PANEL * s);
+                        let w = unpack(sub);
+                        let sc = load_i8x8::<false>(rec, l.k4_sc() + PANEL * s);
                         for (sumi, a) in sumi.iter_mut().zip(a) {
                             let (blocks, _) = a.qs.as_chunks::<32>();
-                            let dot = super::$dot::<8, false>(&w, &blocks[8 * b + s], 0);
+                            let dot = super::$dot::<GROUP, false>(&w, &blocks[8 * b + s], 0);
                             *sumi = _mm256_add_epi32(*sumi, _mm256_mullo_epi32(dot, sc));
                         }
                     }
-                    let d = load_f16x8(rec, K4.k4_d());
-                    let dmin = load_f16x8(rec, K4.k4_d() + 2 * PANEL);
+                    let d = load_f16x8(rec, l.k4_d());
+                    let dmin = load_f16x8(rec, l.k4_d() + 2 * PANEL);
                     let mins: [__m256i; 4] =
-                        core::array::from_fn(|k| load256(rec, K4.k4_mins() + 32 * k));
+                        core::array::from_fn(|k| load256(rec, l.k4_mins() + 32 * k));
                     for ((acc, sumi), a) in acc.iter_mut().zip(sumi).zip(a) {
                         let bs = &a.bsums[16 * b..16 * b + 16];
                         let pair = |g: usize| i32::from(bs[2 * g]) + i32::from(bs[2 * g + 1]);

@@ -184,7 +184,7 @@ fn panels_agree(kernel: crate::isa::PanelKernel) {
     let mut rng = SplitMix64(11);
     let (m, k) = (37, 512);
     use GgmlType as T;
-    for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q4_K, T::Q6_K] {
+    for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q4_K, T::Q5_K, T::Q6_K] {
         for n in [1, 4, 7, 13] {
             let w: Vec<u8> = (0..m).flat_map(|_| weight_row(ty, k, &mut rng)).collect();
             let packed = Packed::new(kernel, ty, m, k, &w).unwrap();
@@ -261,13 +261,13 @@ fn panel_extreme_weights_do_not_saturate() {
     let (m, k) = (16, 512);
     let one = half::f16::from_f32(1.0).to_le_bytes();
     for kernel in panel_kernels() {
-        for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q4_K, T::Q6_K] {
+        for ty in [T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q4_K, T::Q5_K, T::Q6_K] {
             let (bw, bb) = (ty.block_size(), ty.type_size());
             let mut block = vec![0xFFu8; bb];
             // The f16 scales (and mins) at 1.0: Q6_K's `d` is last, the others' first.
             let at: &[usize] = match ty {
                 T::Q6_K => &[bb - 2],
-                T::Q4_1 | T::Q5_1 | T::Q4_K => &[0, 2],
+                T::Q4_1 | T::Q5_1 | T::Q4_K | T::Q5_K => &[0, 2],
                 _ => &[0],
             };
             for &i in at {

@@ -1,5 +1,5 @@
 //! x86_64 AVX-512 VNNI kernels over weights repacked in panels of 16 rows ([`super::pack`]):
-//! the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the K-quants Q4_K and Q6_K.
+//! the 32-block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the K-quants Q4_K, Q5_K and Q6_K.
 //!
 //! One `vpdpbusd` multiplies 4 consecutive weights of 16 rows at once (one i32 lane per weight
 //! row) by the same 4 activation quants (broadcast), so a block of 16 rows costs 8
@@ -17,6 +17,7 @@ pub(crate) const PANEL: usize = 16;
 pub(crate) const PREFETCH_AHEAD: usize = 4096;
 
 const K4: Layout = Layout { fmt: Fmt::Q4K, p: PANEL };
+const K5: Layout = Layout { fmt: Fmt::Q5K, p: PANEL };
 const K6: Layout = Layout { fmt: Fmt::Q6K, p: PANEL };
 
 /// `out[i][o]` = row `o` of the panel whose records are `recs`, dotted with activation row
@@ -66,7 +67,8 @@ fn dispatch<const R: usize>(fmt: Fmt, recs: &[u8], a: &[ActRow<'_>; R]) -> [__m5
         Fmt::Q5_0 => panel_loop::<R, false>(fmt, recs, a, |r| fifth_bits(r)),
         Fmt::Q5_1 => panel_loop::<R, true>(fmt, recs, a, |r| fifth_bits(r)),
         Fmt::Q8_0 => panel_loop::<R, false>(fmt, recs, a, |r| bytes(r)),
-        Fmt::Q4K => q4k_loop::<R>(recs, a),
+        Fmt::Q4K => q4k_loop::<R>(K4, recs, a, |s| nibbles(s)),
+        Fmt::Q5K => q4k_loop::<R>(K5, recs, a, |s| fifth_bits(s)),
         Fmt::Q6K => q6k_loop::<R>(recs, a),
     }
 }
@@ -199,20 +201,26 @@ fn load_i8x16<const SIGNED: bool>(rec: &[u8], at: usize) -> __m512i {
     if SIGNED { _mm512_cvtepi8_epi32(v) } else { _mm512_cvtepu8_epi32(v) }
 }
 
-/// Q4_K: per sub-block an integer dot of 16 rows (`vpdpbusd`), times the rows' 6-bit scales
+/// Q4_K (and Q5_K, whose `unpack` adds the fifth bits): per sub-block an integer dot of 16 rows (`vpdpbusd`), times the rows' 6-bit scales
 /// (`vpmulld`), summed over the superblock; the mins against the activations' per-32 sums with
 /// `vpdpwssd`. Then, as ggml: `acc += d · d_a · Σ sc·dot − dmin · d_a · Σ min·bsum`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn q4k_loop<const R: usize>(recs: &[u8], a: &[ActRow<'_>; R]) -> [__m512; R] {
+fn q4k_loop<const R: usize>(
+    l: Layout,
+    recs: &[u8],
+    a: &[ActRow<'_>; R],
+    unpack: impl Fn(&[u8]) -> [__m512i; 8],
+) -> [__m512; R] {
+    let sub_len = l.k4_sub();
     let mut acc = [_mm512_setzero_ps(); R];
-    for (b, rec) in recs.chunks_exact(K4.record()).enumerate() {
+    for (b, rec) in recs.chunks_exact(l.record()).enumerate() {
         let mut sumi = [_mm512_setzero_si512(); R];
         for s in 0..8 {
-            let sub = &rec[256 * s..256 * (s + 1)];
-            prefetch_ahead(sub, 256);
-            let w = nibbles(sub);
-            let sc = load_i8x16::<false>(rec, K4.k4_sc() + 16 * s);
+            let sub = &rec[sub_len * s..sub_len * (s + 1)];
+            prefetch_ahead(sub, sub_len);
+            let w = unpack(sub);
+            let sc = load_i8x16::<false>(rec, l.k4_sc() + 16 * s);
             for (sumi, a) in sumi.iter_mut().zip(a) {
                 let (blocks, _) = a.qs.as_chunks::<32>();
                 let q = &blocks[8 * b + s];
@@ -224,9 +232,9 @@ fn q4k_loop<const R: usize>(recs: &[u8], a: &[ActRow<'_>; R]) -> [__m512; R] {
                 *sumi = _mm512_add_epi32(*sumi, _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
             }
         }
-        let d = load_f16x16(rec, K4.k4_d());
-        let dmin = load_f16x16(rec, K4.k4_d() + 32);
-        let mins: [__m512i; 4] = core::array::from_fn(|k| load512(rec, K4.k4_mins() + 64 * k));
+        let d = load_f16x16(rec, l.k4_d());
+        let dmin = load_f16x16(rec, l.k4_d() + 32);
+        let mins: [__m512i; 4] = core::array::from_fn(|k| load512(rec, l.k4_mins() + 64 * k));
         for ((acc, sumi), a) in acc.iter_mut().zip(sumi).zip(a) {
             let bs = &a.bsums[16 * b..16 * b + 16];
             let pair = |g: usize| i32::from(bs[2 * g]) + i32::from(bs[2 * g + 1]);
