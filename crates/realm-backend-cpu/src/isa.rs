@@ -216,9 +216,12 @@ impl Isa {
         Self::Portable
     }
 
-    /// The SIMD level the non-panel paths of `level` run (`level` supported by this CPU).
+    /// The SIMD level the non-panel paths of `level` run (`level` supported by this CPU). The
+    /// levels are x86_64's: elsewhere (wasm32's simd128 is chosen at compile time, aarch64 has
+    /// only the portable code) the backend runs what [`Self::detect`] finds.
     pub(crate) fn of(level: CpuIsa) -> Self {
         match level {
+            #[cfg(target_arch = "x86_64")]
             CpuIsa::Portable => Self::Portable,
             _ => Self::detect(),
         }
@@ -241,6 +244,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::CpuIsa;
+
+    /// The levels are x86_64's: wasm32 keeps its simd128 kernels at every level it has.
+    #[test]
+    fn other_architectures_keep_their_compile_time_simd() {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        assert!(matches!(super::Isa::of(CpuIsa::best()), super::Isa::Simd128));
+        #[cfg(target_arch = "x86_64")]
+        assert!(matches!(super::Isa::of(CpuIsa::Portable), super::Isa::Portable));
+        assert_eq!(super::Isa::of(CpuIsa::best()), super::Isa::detect());
+    }
 
     #[test]
     fn levels_parse_by_name_and_unknown_names_are_errors() {

@@ -160,15 +160,20 @@ impl CpuBackend {
             d.push("scalar reference: dequantize + f32 dot, 1 thread".into());
             return d;
         }
-        d.push(format!(
-            "isa: {}{}",
-            self.level,
-            if self.capped {
-                format!(" (capped; this CPU runs up to {})", CpuIsa::best())
-            } else {
-                String::new()
-            }
-        ));
+        // The levels are x86_64's; wasm32's simd128 (chosen at build time) is the next line.
+        let simd_elsewhere =
+            cfg!(not(target_arch = "x86_64")) && !matches!(self.isa, Isa::Portable);
+        if !simd_elsewhere {
+            d.push(format!(
+                "isa: {}{}",
+                self.level,
+                if self.capped {
+                    format!(" (capped; this CPU runs up to {})", CpuIsa::best())
+                } else {
+                    String::new()
+                }
+            ));
+        }
         d.push(self.isa.describe());
         #[cfg(target_arch = "x86_64")]
         if let Some(p) = self.panel {
