@@ -72,8 +72,6 @@ pub struct CpuBackend {
     mode: CpuMode,
     /// The instruction-set level the fast paths run (`Portable` in the other modes).
     level: CpuIsa,
-    /// Whether `level` was chosen below the CPU's best (by config or `REALM_CPU_ISA`).
-    capped: bool,
     isa: Isa,
     /// The panel kernel of `level` (x86_64 from AVX2 up): weights are repacked at upload.
     #[cfg(target_arch = "x86_64")]
@@ -117,7 +115,6 @@ impl CpuBackend {
         Self {
             mode: config.mode,
             level,
-            capped: config.mode == CpuMode::Auto && level < CpuIsa::best(),
             isa: Isa::of(level),
             #[cfg(target_arch = "x86_64")]
             panel: isa::PanelKernel::of(level),
@@ -167,7 +164,8 @@ impl CpuBackend {
             d.push(format!(
                 "isa: {}{}",
                 self.level,
-                if self.capped {
+                // Below the best in auto mode (portable mode is not a cap).
+                if self.mode == CpuMode::Auto && self.level < CpuIsa::best() {
                     format!(" (capped; this CPU runs up to {})", CpuIsa::best())
                 } else {
                     String::new()

@@ -351,50 +351,44 @@ fn dot_avx2<const GROUP: usize, const SIGNED: bool>(
     acc
 }
 
-/// [`dot_avx2`] with AVX-VNNI's `vpdpbusd` (exact i32 sums; `GROUP` does not matter).
-#[inline]
-#[target_feature(enable = "avx2,avxvnni")]
-fn dot_vex<const GROUP: usize, const SIGNED: bool>(
-    w: &[core::arch::x86_64::__m256i],
-    q: &[i8; 32],
-    j0: usize,
-) -> core::arch::x86_64::__m256i {
-    use core::arch::x86_64::*;
-    // Two chains halve the latency a single row waits on.
-    let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    for (j, &wv) in w.iter().enumerate() {
-        let a = _mm256_set1_epi32(dword(q, j0 + j));
-        let (u, a) = if SIGNED { (_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv)) } else { (wv, a) };
-        if j % 2 == 0 {
-            s0 = _mm256_dpbusd_avx_epi32(s0, u, a);
-        } else {
-            s1 = _mm256_dpbusd_avx_epi32(s1, u, a);
+/// A [`dot_avx2`] with a 256-bit `vpdpbusd` (exact i32 sums; `GROUP` does not matter), for
+/// each encoding of the instruction: its target features and intrinsic.
+macro_rules! vnni_dot {
+    ($(#[$doc:meta])* $name:ident, $feat:literal, $dp:ident) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn $name<const GROUP: usize, const SIGNED: bool>(
+            w: &[core::arch::x86_64::__m256i],
+            q: &[i8; 32],
+            j0: usize,
+        ) -> core::arch::x86_64::__m256i {
+            use core::arch::x86_64::*;
+            // Two chains halve the latency a single row waits on.
+            let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for (j, &wv) in w.iter().enumerate() {
+                let a = _mm256_set1_epi32(dword(q, j0 + j));
+                let (u, a) =
+                    if SIGNED { (_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv)) } else { (wv, a) };
+                if j % 2 == 0 {
+                    s0 = $dp(s0, u, a);
+                } else {
+                    s1 = $dp(s1, u, a);
+                }
+            }
+            _mm256_add_epi32(s0, s1)
         }
-    }
-    _mm256_add_epi32(s0, s1)
+    };
 }
 
-/// [`dot_vex`] in the AVX-512 VL encoding of `vpdpbusd`.
-#[inline]
-#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
-fn dot_evex<const GROUP: usize, const SIGNED: bool>(
-    w: &[core::arch::x86_64::__m256i],
-    q: &[i8; 32],
-    j0: usize,
-) -> core::arch::x86_64::__m256i {
-    use core::arch::x86_64::*;
-    let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    for (j, &wv) in w.iter().enumerate() {
-        let a = _mm256_set1_epi32(dword(q, j0 + j));
-        let (u, a) = if SIGNED { (_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv)) } else { (wv, a) };
-        if j % 2 == 0 {
-            s0 = _mm256_dpbusd_epi32(s0, u, a);
-        } else {
-            s1 = _mm256_dpbusd_epi32(s1, u, a);
-        }
-    }
-    _mm256_add_epi32(s0, s1)
-}
+vnni_dot!(
+    /// AVX-VNNI's `vpdpbusd` (VEX).
+    dot_vex, "avx2,avxvnni", _mm256_dpbusd_avx_epi32
+);
+vnni_dot!(
+    /// The AVX-512 VL encoding of `vpdpbusd`.
+    dot_evex, "avx2,avx512f,avx512vl,avx512vnni", _mm256_dpbusd_epi32
+);
 
 kernels!(avx2, "avx2,fma,f16c", dot_avx2);
 kernels!(vnni_vex, "avx2,fma,f16c,avxvnni", dot_vex);
