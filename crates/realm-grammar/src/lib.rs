@@ -295,11 +295,6 @@ impl Constraint {
         self.matcher.is_stopped()
     }
 
-    /// Whether the text so far is a complete match (more may still follow).
-    pub fn is_accepting(&mut self) -> bool {
-        self.matcher.is_accepting().unwrap_or(false)
-    }
-
     /// The kind of constraint (`json_schema`, `regex`, …).
     pub fn kind(&self) -> &'static str {
         self.kind
