@@ -73,6 +73,19 @@ pub fn base_options(
     }
 }
 
+/// The fields that errors about a request's format name.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatField {
+    /// The format.
+    pub format: &'static str,
+    /// Its JSON schema.
+    pub schema: &'static str,
+}
+
+/// Chat's and completions' `response_format`, its schema under `json_schema`.
+pub const RESPONSE_FORMAT: FormatField =
+    FormatField { format: "response_format", schema: "response_format.json_schema.schema" };
+
 /// The request's structured-output constraint: at most one way of giving it (an empty
 /// string, and `response_format: text`, give none), compiled once here so that an invalid
 /// schema or grammar is a 400 naming its field before anything is queued. (Each choice
@@ -81,22 +94,23 @@ pub fn constraint(
     ready: &Ready,
     f: ConstraintFields<'_>,
 ) -> Result<Option<ConstraintSpec>, ApiError> {
+    constraint_at(ready, f, RESPONSE_FORMAT)
+}
+
+/// [`constraint`], with the format's errors naming `at` (a response's is `text.format`).
+pub fn constraint_at(
+    ready: &Ready,
+    f: ConstraintFields<'_>,
+    at: FormatField,
+) -> Result<Option<ConstraintSpec>, ApiError> {
     let mut given: Vec<(&'static str, ConstraintSpec)> = Vec::new();
     match f.response_format {
         None | Some(ResponseFormat::Text) => {}
-        Some(ResponseFormat::JsonObject) => {
-            given.push(("response_format", ConstraintSpec::JsonObject))
-        }
+        Some(ResponseFormat::JsonObject) => given.push((at.format, ConstraintSpec::JsonObject)),
         Some(ResponseFormat::JsonSchema { json_schema }) => match &json_schema.schema {
-            Some(s) => given.push((
-                "response_format.json_schema.schema",
-                ConstraintSpec::JsonSchema(s.clone()),
-            )),
+            Some(s) => given.push((at.schema, ConstraintSpec::JsonSchema(s.clone()))),
             None => {
-                return Err(ApiError::invalid(
-                    "response_format.json_schema.schema",
-                    "a json_schema response format needs its schema",
-                ));
+                return Err(ApiError::invalid(at.schema, "a json_schema format needs its schema"));
             }
         },
     }

@@ -77,7 +77,7 @@ pub fn document() -> Value {
             "/v1/completions": generate("Completion", &cmpl_req, &cmpl, &cmpl),
             "/v1/responses": {
                 "post": {
-                    "summary": "Response (OpenAI's Responses API, text only). The same path takes a WebSocket upgrade (GET): response.create messages in, the streamed events out.",
+                    "summary": "Response (OpenAI's Responses API, text only: free, or JSON under `text.format`). The same path takes a WebSocket upgrade (GET): response.create messages in, the streamed events out.",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": resp_req}}},
                     "responses": with_errors(json!({"description": "The response, whole (`stream` false) or as typed server-sent events (`event: response.output_text.delta` …) ending with response.completed or response.incomplete (`stream` true).", "content": {
                         "application/json": {"schema": resp},

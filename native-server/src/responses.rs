@@ -1,7 +1,7 @@
-//! OpenAI's Responses API, text only: `POST /v1/responses` (whole, or streamed as typed
-//! server-sent events) and its WebSocket mode on the same path (`response.create` messages
-//! in, the same events out as JSON text frames, one response at a time per connection), so
-//! the official clients' Responses code runs against Realm unchanged.
+//! OpenAI's Responses API, text only (free, or JSON under `text.format`): `POST /v1/responses`
+//! (whole, or streamed as typed server-sent events) and its WebSocket mode on the same path
+//! (`response.create` messages in, the same events out as JSON text frames, one response at a
+//! time per connection), so the official clients' Responses code runs against Realm unchanged.
 
 use std::sync::Arc;
 
@@ -13,8 +13,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use realm_protocol::ws::close;
 use realm_protocol::{
-    ChatCompletionRequest, ErrorCode, IncompleteDetails, InputTokensDetails, OutputMessage,
-    OutputText, OutputTokensDetails, ResponseInput, ResponseObject, ResponseRequest, ResponseUsage,
+    ChatCompletionRequest, ConstraintFields, ErrorCode, IncompleteDetails, InputTokensDetails,
+    OutputMessage, OutputText, OutputTokensDetails, ResponseInput, ResponseObject, ResponseRequest,
+    ResponseUsage, TextConfig,
 };
 use realm_runtime::{ChatMessage, Completion, FinishReason, RequestOptions, SeqEvent};
 use serde_json::{Value, json};
@@ -22,10 +23,15 @@ use serde_json::{Value, json};
 use crate::app::{App, ConnSlot, Ready};
 use crate::auth::Tenant;
 use crate::error::ApiError;
-use crate::generate::{self, Choice, Generation};
+use crate::generate::{self, Choice, FormatField, Generation};
 use crate::http::{read_json, ready};
 
-/// The request's one choice: instructions and input through the chat template.
+/// A response's format, its schema beside `type`.
+const TEXT_FORMAT: FormatField =
+    FormatField { format: "text.format", schema: "text.format.schema" };
+
+/// The request's one choice: instructions and input through the chat template, under its
+/// `text.format`.
 fn choice(ready: &Ready, tenant: &Tenant, req: &ResponseRequest) -> Result<Choice, ApiError> {
     let mut messages = Vec::new();
     if let Some(i) = &req.instructions {
@@ -41,8 +47,11 @@ fn choice(ready: &Ready, tenant: &Tenant, req: &ResponseRequest) -> Result<Choic
     let prompt = generate::chat_prompt(ready, messages)?;
     let max = generate::max_tokens(req.max_output_tokens, tenant, None)
         .map_err(|e| ApiError { param: Some("max_output_tokens".into()), ..e })?;
+    let format = req.text.as_ref().and_then(|t| t.format.as_ref()).map(|f| f.response_format());
+    let fields = ConstraintFields { response_format: format.as_ref(), ..Default::default() };
+    let constraint = generate::constraint_at(ready, fields, TEXT_FORMAT)?;
     let sampling = req.sampling();
-    let base = generate::base_options(&sampling, &None, max, None, None);
+    let base = generate::base_options(&sampling, &None, max, None, constraint);
     let seed = generate::seeds(sampling.seed, 1).next();
     Ok(Choice { prompt, options: RequestOptions { seed, ..base }, echo: None })
 }
@@ -150,6 +159,7 @@ impl Events {
             max_output_tokens: self.req.max_output_tokens,
             temperature: self.req.temperature,
             top_p: self.req.top_p,
+            text: TextConfig { format: Some(self.req.format()) },
             error: None,
         }
     }

@@ -131,7 +131,7 @@ pub enum ResponseFormat {
     JsonSchema { json_schema: JsonSchemaFormat },
 }
 
-/// `response_format.json_schema`.
+/// `response_format.json_schema` (a response's `text.format` has these fields beside `type`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
