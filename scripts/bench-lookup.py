@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prompt-lookup speculative decoding benchmark (issue 18): realm-server with drafting
-(--draft-max 8) against the same server without (--draft-max 0), greedy, on input-grounded
+(--draft-max 8; with --modes off,on,always also --draft-always, drafting without weighing
+chances against measured step costs) against the same server without (--draft-max 0), greedy, on input-grounded
 tasks (extract fields from a passage, rewrite code with one change, summarise with quotes) and
 on free chat, single stream and 8 concurrent, both models; and llama.cpp's own lookup decoding
 (llama-lookup, from the same sdist as the other references) on the same prompts where it is
@@ -9,12 +10,12 @@ built. A benchmark program, not a test; scripts/bench-lookup.sh runs it.
 Each request is POST /v1/completions with the model's chat template written out in the
 prompt (so llama-lookup gets the very same text), temperature 0, max_tokens 192. Greedy
 output is the same with and without drafts (checked here: the texts of the two servers must
-agree). Speed of a request: the server's own decode speed (timings.predicted_per_second: the
+agree; every mode's). Speed of a request: the server's own decode speed (timings.predicted_per_second: the
 tokens after the first over the time from the first to the last; the prompt is left out); 8
-concurrent: the 8 answers' tokens / wall time from the first send to the last answer. Rounds alternate which server runs
-first; one server at a time (each started and stopped by PID).
+concurrent: the 8 answers' tokens / wall time from the first send to the last answer. Each
+round starts with another server; one server at a time (each started and stopped by PID).
 
-Usage: scripts/bench-lookup.py [--rounds 3] [--models smollm2,gemma3] [--json PATH]
+Usage: scripts/bench-lookup.py [--rounds 3] [--models smollm2,gemma3] [--modes off,on,always] [--json PATH]
 """
 
 from __future__ import annotations
@@ -78,12 +79,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(model: str, draft_max: int, threads: int) -> tuple[subprocess.Popen, str]:
+# The servers compared: drafting off, on (the default: a draft token only where its chance pays
+# for its row, by measured step times), and on whenever the n-gram matches (--draft-always).
+MODES = {"off": ["--draft-max", "0"], "on": ["--draft-max", "8"], "always": ["--draft-max", "8", "--draft-always"]}
+
+
+def start(model: str, mode: str, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [os.path.join(ROOT, "target/release/realm-server"), "-m", os.path.join(CACHE, "models", model), "--host", "127.0.0.1",
-         "--port", str(port), "-t", str(threads), "--draft-max", str(draft_max), "--max-running", "16"],
+         "--port", str(port), "-t", str(threads), *MODES[mode], "--max-running", "16"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
@@ -104,8 +110,8 @@ def complete(url: str, prompt: str) -> dict:
         return json.loads(r.read())
 
 
-def run_config(model: str, template: str, draft_max: int, threads: int) -> dict:
-    proc, url = start(model, draft_max, threads)
+def run_config(model: str, template: str, mode: str, threads: int) -> dict:
+    proc, url = start(model, mode, threads)
     try:
         # warm-up (and the prompts into the prefix cache, equally for both servers)
         for t in TASKS.values():
@@ -162,40 +168,52 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="smollm2,gemma3")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--modes", default="off,on", help="of " + ",".join(MODES) + "; the first is the baseline")
     ap.add_argument("--json")
     a = ap.parse_args()
+    modes = a.modes.split(",")
     load0 = os.getloadavg()[0]
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     results = {}
     for m in a.models.split(","):
         model, template = MODELS[m]
-        runs = {"off": [], "on": []}
+        runs = {mode: [] for mode in modes}
         for r in range(a.rounds):
-            order = ("off", "on") if r % 2 == 0 else ("on", "off")
-            for cfg in order:
-                runs[cfg].append(run_config(model, template, 0 if cfg == "off" else 8, a.threads))
+            # each round in another order: the first server of a round is not always the same
+            for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+                runs[mode].append(run_config(model, template, mode, a.threads))
         # greedy: the same answers with and without drafts
         for name in TASKS:
-            off, on = runs["off"][0]["single"][name], runs["on"][0]["single"][name]
-            assert off["text"] == on["text"], f"{m} {name}: the answers differ"
+            texts = {mode: runs[mode][0]["single"][name]["text"] for mode in modes}
+            assert len(set(texts.values())) == 1, f"{m} {name}: the answers differ"
         lk = llama_lookup(model, template, a.threads)
         results[m] = {"runs": runs, "llama_lookup": lk}
     load1 = os.getloadavg()[0]
     print(f"prompt lookup: {a.rounds} rounds, {started}, load {load0:.2f} -> {load1:.2f}\n")
-    print("| model | task | tokens | off tok/s | on tok/s | on / off | drafted → accepted | llama-lookup tok/s (drafted → accepted) |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    base, others = modes[0], modes[1:]
+    head = [f"{base} tok/s"] + [c for o in others for c in (f"{o} tok/s", f"{o} / {base}", f"{o}: drafted → accepted")]
+    print("| model | task | tokens | " + " | ".join(head) + " | llama-lookup tok/s (drafted → accepted) |")
+    print("|---|---|--:|" + "--:|" * len(head) + "--:|")
     for m, res in results.items():
+        med = lambda mode, f: statistics.median(f(x) for x in res["runs"][mode])
         for name in TASKS:
-            off = statistics.median(x["single"][name]["tps"] for x in res["runs"]["off"])
-            on = statistics.median(x["single"][name]["tps"] for x in res["runs"]["on"])
-            s = res["runs"]["on"][0]["single"][name]
+            b = med(base, lambda x: x["single"][name]["tps"])
+            cells = [f"{b:.1f}"]
+            for o in others:
+                v = med(o, lambda x: x["single"][name]["tps"])
+                s = res["runs"][o][0]["single"][name]
+                cells += [f"{v:.1f}", f"{v / b:.2f}×", f"{s['drafted']} → {s['accepted']}"]
+            tokens = res["runs"][base][0]["single"][name]["tokens"]
             lk = res["llama_lookup"].get(name)
             lks = f"{lk['tps']:.1f} ({lk['drafted']} → {lk['accepted']})" if lk else "–"
-            print(f"| {m} | {name} | {s['tokens']} | {off:.1f} | {on:.1f} | {on / off:.2f}× | {s['drafted']} → {s['accepted']} | {lks} |")
+            print(f"| {m} | {name} | {tokens} | " + " | ".join(cells) + f" | {lks} |")
         for kind in ("grounded", "free"):
-            off = statistics.median(x["batch"][kind] for x in res["runs"]["off"])
-            on = statistics.median(x["batch"][kind] for x in res["runs"]["on"])
-            print(f"| {m} | 8 concurrent, {kind} | | {off:.1f} | {on:.1f} | {on / off:.2f}× | | |")
+            b = med(base, lambda x: x["batch"][kind])
+            cells = [f"{b:.1f}"]
+            for o in others:
+                v = med(o, lambda x: x["batch"][kind])
+                cells += [f"{v:.1f}", f"{v / b:.2f}×", ""]
+            print(f"| {m} | 8 concurrent, {kind} | | " + " | ".join(cells) + " | |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"started": started, "load": [load0, load1], "results": results}, f, indent=1)

@@ -54,6 +54,12 @@ pub struct Args {
     /// the request's own prompt and answer; the output is the same as without.
     #[arg(long = "draft-max", default_value_t = 8)]
     pub draft_max: usize,
+    /// Draft whenever the prompt's n-gram matches, as far as the step's row cap allows. By
+    /// default a draft token is sent only where its chance of being kept (the request's own
+    /// record) pays for the row it adds to the step, by the step times measured as it runs:
+    /// in a big batch on a CPU, only near-certain drafts do.
+    #[arg(long = "draft-always")]
+    pub draft_always: bool,
     /// An API key (repeatable): requests must carry one (`Authorization: Bearer KEY` or
     /// `X-Api-Key`). Keys given here belong to the tenant `default`, without limits.
     #[arg(long = "api-key", env = "REALM_API_KEY")]

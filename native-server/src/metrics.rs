@@ -41,6 +41,7 @@ pub struct Metrics {
     masks: IntCounter,
     mask_seconds: Counter,
     mask_wait_seconds: Counter,
+    refused: IntCounter,
     /// The engine's counters at the last scrape (they are monotonic; the deltas go in).
     last: Mutex<SchedulerStats>,
 }
@@ -247,6 +248,11 @@ impl Metrics {
                 "realm_constrained_mask_wait_seconds_total",
                 "Time forward passes waited for token masks after they ended (what masks added).",
             )?,
+            refused: plain_counter(
+                &r,
+                "realm_constrained_refused_total",
+                "Greedy constrained picks whose model's best token the constraint refused (the next best allowed was taken).",
+            )?,
             last: Mutex::new(SchedulerStats::default()),
             registry: r,
         })
@@ -261,6 +267,7 @@ impl Metrics {
             self.preemptions.inc_by(s.preemptions.saturating_sub(last.preemptions));
             self.engine_steps.inc_by(s.steps.saturating_sub(last.steps));
             self.masks.inc_by(s.masks.saturating_sub(last.masks));
+            self.refused.inc_by(s.refused.saturating_sub(last.refused));
             self.draft_tokens.inc_by(s.draft_tokens.saturating_sub(last.draft_tokens));
             self.draft_accepted.inc_by(s.draft_accepted.saturating_sub(last.draft_accepted));
             self.mask_seconds.inc_by((s.mask_seconds - last.mask_seconds).max(0.0));

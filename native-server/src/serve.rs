@@ -68,8 +68,11 @@ fn scheduler_config(args: &Args, engine: &Engine) -> Result<SchedulerConfig, Con
         max_batch_tokens: args.max_batch_tokens.max(args.max_running),
         // Never past the context the model was trained for (0: exactly that).
         max_seq_len: args.ctx_size.unwrap_or(0).min(engine.n_ctx_train()),
-        lookup: (args.draft_max > 0)
-            .then(|| LookupConfig { draft_max: args.draft_max, ..LookupConfig::default() }),
+        lookup: (args.draft_max > 0).then(|| LookupConfig {
+            draft_max: args.draft_max,
+            measured: !args.draft_always,
+            ..LookupConfig::default()
+        }),
         ..d
     })
 }

@@ -370,4 +370,14 @@ impl Backend for CpuBackend {
     fn read(&self, t: &CpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
         std::future::ready(Ok(t.data.clone()))
     }
+
+    fn read_rows(
+        &self,
+        t: &CpuTensor,
+        first: usize,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>> + use<> {
+        let rows = realm_core::rows_of(&t.data, t.rows, t.cols, first, count);
+        std::future::ready(rows.map(<[f32]>::to_vec))
+    }
 }

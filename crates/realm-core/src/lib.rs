@@ -222,6 +222,31 @@ pub trait Backend {
     /// this is called; the future borrows nothing, so more work can be recorded (and the
     /// tensor written again) while it is pending.
     fn read(&self, t: &Self::Tensor) -> impl Future<Output = Result<Vec<f32>>> + use<Self>;
+
+    /// Read rows `first..first + count` of a tensor back, as [`Backend::read`] does the whole
+    /// (a backend that can copy part of a tensor reads only those; this default reads it all).
+    fn read_rows(
+        &self,
+        t: &Self::Tensor,
+        first: usize,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>> + use<Self> {
+        let (rows, cols) = self.shape(t);
+        let all = self.read(t);
+        async move {
+            let v = all.await?;
+            rows_of(&v, rows, cols, first, count).map(<[f32]>::to_vec)
+        }
+    }
+}
+
+/// Rows `first..first + count` of a row-major `[rows, cols]` buffer; out of range is an error.
+pub fn rows_of(v: &[f32], rows: usize, cols: usize, first: usize, count: usize) -> Result<&[f32]> {
+    first
+        .checked_add(count)
+        .filter(|&end| end <= rows)
+        .and_then(|end| v.get(first * cols..end * cols))
+        .ok_or_else(|| shape_err("read_rows", format!("rows {first}+{count} of {rows}")))
 }
 
 /// The default [`Backend::matmul_fused`]: the separate ops through temporary tensors (a
@@ -260,5 +285,20 @@ pub fn default_matmul_fused<B: Backend + ?Sized>(
             b.matmul(w, bias, x, &mut r)?;
             b.glu(gate, &r, act, out)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::rows_of;
+
+    #[test]
+    fn rows_of_takes_whole_rows_and_refuses_out_of_range() {
+        let v: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        assert_eq!(rows_of(&v, 4, 3, 1, 2).unwrap(), &[3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(rows_of(&v, 4, 3, 4, 0).unwrap(), &[] as &[f32]);
+        assert!(rows_of(&v, 4, 3, 3, 2).is_err());
+        assert!(rows_of(&v, 4, 3, usize::MAX, 2).is_err());
     }
 }

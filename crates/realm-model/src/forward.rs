@@ -70,6 +70,19 @@ impl<B: Backend> Scratch<B> {
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+
+    /// Where logit row `k` (of the rows the last forward computed logits for) is: the output
+    /// tensor holding it and its row there. `None` past the last.
+    pub fn logit_row(&self, mut k: usize) -> Option<(&B::Tensor, usize)> {
+        for ch in &self.out {
+            let rows = if ch.idx.is_empty() { self.out_rows.len() } else { ch.idx.len() };
+            if k < rows {
+                return Some((&ch.logits, k));
+            }
+            k -= rows;
+        }
+        None
+    }
 }
 
 impl<B: Backend> Model<B> {

@@ -33,6 +33,9 @@ pub(crate) struct State<B: Backend> {
     /// is in slot `chain_last`; a chained step reads it and writes the other slot.
     chain: [Option<B::Tensor>; 2],
     chain_last: usize,
+    /// Whether the last step ran as one pass that computed logits, so that they are still in
+    /// the most recently used scratch ([`Loaded::read_logit_row`]).
+    logits_kept: bool,
 }
 
 /// The rows of one step: `tokens[r]` placed by `rows` (position and sequence).
@@ -110,6 +113,7 @@ impl<B: Backend + 'static> Loaded<B> {
             argmax: Vec::new(),
             chain: [None, None],
             chain_last: 0,
+            logits_kept: false,
         })
     }
 
@@ -135,8 +139,11 @@ impl<B: Backend + 'static> Loaded<B> {
         want: &Want<'_>,
     ) -> Result<StepOut> {
         let n = rows.tokens.len();
+        st.logits_kept = false;
         if n <= UBATCH {
-            return self.pass(st, rows, want).await;
+            let out = self.pass(st, rows, want).await?;
+            st.logits_kept = !matches!(want.rows, Logits::Rows([]));
+            return Ok(out);
         }
         if rows.rows.pos.len() != n || rows.rows.seq.len() != n {
             return Err(realm_core::shape_err(
@@ -249,11 +256,25 @@ impl<B: Backend + 'static> Loaded<B> {
         Ok((logits, ids))
     }
 
+    /// Logit row `k` of the last step (an index into the rows it computed logits for) read
+    /// back after the step, whether or not it asked for logits: a row needs them only
+    /// sometimes (a constraint refused its argmax). Only a step that ran as one pass keeps
+    /// them; after any other, this is an error.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) async fn read_logit_row(&self, st: &State<B>, k: usize) -> Result<Vec<f32>> {
+        let found = st.scratch.last().filter(|_| st.logits_kept).and_then(|s| s.logit_row(k));
+        let Some((t, row)) = found else {
+            return Err(RuntimeError::Invalid(format!("logit row {k} of the last step is gone")));
+        };
+        Ok(self.backend.read_rows(t, row, 1).await?)
+    }
+
     pub(crate) fn decode_chained(
         &self,
         st: &mut State<B>,
         rows: &RowsDesc<'_>,
     ) -> Result<PendingId> {
+        st.logits_kept = false;
         let (src, dst) = (st.chain_last, 1 - st.chain_last);
         if st.chain[dst].is_none() {
             st.chain[dst] = Some(self.backend.tensor(1, 1)?);

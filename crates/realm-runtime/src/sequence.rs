@@ -78,11 +78,30 @@ pub enum Event<'a> {
     Flush { text: &'a str },
 }
 
-/// What an evaluation hands the loop: every logit of the row, or its argmax.
+/// What an evaluation hands the loop: every logit of the row, or its argmax, or both.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Next<'a> {
     Logits(&'a [f32]),
     Id(u32),
+    /// The row's logits and their argmax, known already (not scanned for again).
+    #[cfg_attr(target_family = "wasm", allow(dead_code))]
+    Scored {
+        logits: &'a [f32],
+        argmax: u32,
+    },
+}
+
+/// What a loop needs of its row after a step.
+#[cfg(not(target_family = "wasm"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// The argmax alone.
+    Argmax,
+    /// The argmax, and the logits only when the constraint refuses it (greedy decoding under
+    /// a constraint: [`TokenLoop::allows_best`], then [`Next::Scored`] if refused).
+    Checked,
+    /// Every logit.
+    Logits,
 }
 
 /// One sequence's generation state.
@@ -187,6 +206,30 @@ impl TokenLoop {
         self.argmax_only
     }
 
+    /// What this loop needs of its row after a step.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn needs(&self) -> Needs {
+        // (A greedy loop's constraint is never taken out for a step: `take_constraint`.)
+        if self.argmax_only {
+            Needs::Argmax
+        } else if self.constraint.is_some() && self.plain_greedy() && self.logprobs.is_none() {
+            Needs::Checked
+        } else {
+            Needs::Logits
+        }
+    }
+
+    /// Whether the constraint allows `id`, the model's best token, next (checked alone,
+    /// without the whole mask): then [`Next::Id`] is this loop's pick. Without a constraint,
+    /// anything is allowed.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn allows_best(&mut self, id: u32) -> Result<bool> {
+        match &mut self.constraint {
+            Some(c) => Ok(c.check(id)?),
+            None => Ok(true),
+        }
+    }
+
     /// Whether `max_tokens` have been generated.
     pub(crate) fn at_limit(&self) -> bool {
         self.tokens.len() >= self.max_tokens
@@ -203,40 +246,39 @@ impl TokenLoop {
     pub(crate) fn pick(&mut self, next: Next<'_>) -> Result<u32> {
         let id = match next {
             Next::Id(id) => id,
-            Next::Logits(logits) => {
-                let plain_greedy = self.plain_greedy();
-                let id = match &mut self.constraint {
-                    // Greedy: the best allowed token. Usually the best token of all is allowed
-                    // (checked alone, without the whole mask), else the allowed ones are
-                    // scanned; the logits are not copied.
-                    Some(c) if plain_greedy => {
-                        let best = argmax(logits);
-                        match best {
-                            Some(b) if c.check(b)? => b,
-                            _ => c.masked_argmax(logits)?.ok_or_else(|| {
-                                GrammarError::Failed("no token is allowed next".into())
-                            })?,
-                        }
-                    }
-                    Some(c) => {
-                        self.masked.clear();
-                        self.masked.extend_from_slice(logits);
-                        if c.apply(&mut self.masked)? == 0 {
-                            return Err(
-                                GrammarError::Failed("no token is allowed next".into()).into()
-                            );
-                        }
-                        self.sampler.sample(&self.masked)?
-                    }
-                    None => self.sampler.sample(logits)?,
-                };
-                self.last_logprobs = self.logprobs.map(|n| TokenLogprobs::of(logits, id, n));
-                id
-            }
+            Next::Logits(logits) => self.pick_from(logits, None)?,
+            Next::Scored { logits, argmax } => self.pick_from(logits, Some(argmax))?,
         };
         if let Some(c) = &mut self.constraint {
             c.commit(id)?;
         }
+        Ok(id)
+    }
+
+    /// The pick from a row's logits, whose argmax may be `known` already.
+    fn pick_from(&mut self, logits: &[f32], known: Option<u32>) -> Result<u32> {
+        let plain_greedy = self.plain_greedy();
+        let id = match &mut self.constraint {
+            // Greedy: the best allowed token. Usually the best token of all is allowed
+            // (checked alone, without the whole mask), else the allowed ones are scanned; the
+            // logits are not copied.
+            Some(c) if plain_greedy => match known.or_else(|| argmax(logits)) {
+                Some(b) if c.check(b)? => b,
+                _ => c
+                    .masked_argmax(logits)?
+                    .ok_or_else(|| GrammarError::Failed("no token is allowed next".into()))?,
+            },
+            Some(c) => {
+                self.masked.clear();
+                self.masked.extend_from_slice(logits);
+                if c.apply(&mut self.masked)? == 0 {
+                    return Err(GrammarError::Failed("no token is allowed next".into()).into());
+                }
+                self.sampler.sample(&self.masked)?
+            }
+            None => self.sampler.sample(logits)?,
+        };
+        self.last_logprobs = self.logprobs.map(|n| TokenLogprobs::of(logits, id, n));
         Ok(id)
     }
 

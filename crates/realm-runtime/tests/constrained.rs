@@ -193,3 +193,36 @@ fn a_batch_with_different_schemas_gives_each_its_own_answer() {
         other => panic!("{:?}", other.map(|h| h.id())),
     }
 }
+
+/// A batch of greedy requests under constraints reads no logits with its steps (the argmax
+/// alone, checked against each constraint); a row whose argmax is refused is read after the
+/// step. The answers are the same as alone, where every row's logits are read.
+#[test]
+fn a_greedy_constrained_batch_reads_only_refused_rows() {
+    let e = engine(SMOLLM2);
+    let reqs: Vec<(Value, GenerateRequest)> = schemas()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (user, schema))| {
+            (schema.clone(), request(&e, user, ConstraintSpec::JsonSchema(schema), true, i as u64))
+        })
+        .collect();
+    let expected: Vec<_> = reqs.iter().map(|(_, r)| alone(&e, r)).collect();
+    let s = Scheduler::start(e, SchedulerConfig::default()).unwrap();
+    let handles: Vec<_> = reqs.iter().map(|(_, r)| s.submit(r.clone()).unwrap()).collect();
+    for (k, h) in handles.into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let done = loop {
+            match h.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap() {
+                SeqEvent::Done(c) => break c,
+                SeqEvent::Failed(f) => panic!("request {k} failed: {f}"),
+                _ => {}
+            }
+        };
+        check(&reqs[k].0, &done.text);
+        assert_eq!((done.text, done.finish, done.tokens), expected[k], "request {k}");
+    }
+    let st = s.stats();
+    // Greedy picks compute no masks beside the step; some best tokens were refused.
+    assert!(st.masks == 0 && st.refused > 0, "{st:?}");
+}

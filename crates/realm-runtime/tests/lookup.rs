@@ -114,11 +114,13 @@ fn greedy_answers_are_the_same_with_and_without_drafts() {
                 assert_eq!(x.finish, y.finish);
                 assert_eq!(x.timings.draft_tokens, 0);
             }
-            // the copying prompt: much of its answer came from drafts (in a batch, drafts are
-            // kept to small steps, so fewer)
+            // the copying prompt: drafts were sent and kept. (How many depends on what a row
+            // more costs on this machine, measured as it runs: the speed-up is for the
+            // benchmark, scripts/bench-lookup.sh, to show.)
             let copy = &with[0];
             assert!(
-                copy.timings.draft_accepted as usize * 3 > copy.tokens.len(),
+                copy.timings.draft_accepted > 0
+                    && copy.timings.draft_accepted * 2 >= copy.timings.draft_tokens,
                 "{name}: {} of {} tokens from drafts ({} drafted)",
                 copy.timings.draft_accepted,
                 copy.tokens.len(),

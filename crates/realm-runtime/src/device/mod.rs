@@ -195,6 +195,12 @@ impl Device {
         pair!(self, st, l, s => l.step(s, rows, want).await)
     }
 
+    /// Logit row `k` of the last step read back afterwards (see [`Loaded::read_logit_row`]).
+    #[cfg(not(target_family = "wasm"))]
+    pub async fn read_logit_row(&self, st: &DeviceState, k: usize) -> Result<Vec<f32>> {
+        pair!(self, st, l, s => l.read_logit_row(s, k).await)
+    }
+
     /// Whether [`Device::decode_chained`] overlaps steps: the backend queues its work (a GPU),
     /// so the next step can be recorded while this one runs.
     pub fn chains(&self) -> bool {

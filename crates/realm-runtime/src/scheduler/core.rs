@@ -24,7 +24,7 @@ use realm_core::RowsDesc;
 use realm_model::Logits;
 
 use super::events::{Completion, EventQueue, RequestError, SeqEvent, Timings};
-use super::lookup::{self, Backoff};
+use super::lookup::{self, Backoff, StepCost};
 use super::{Command, SchedulerConfig, SchedulerStats, Shared};
 use crate::clock::now;
 use crate::device::DeviceState;
@@ -33,7 +33,7 @@ use crate::error::{Result, RuntimeError};
 use crate::kv_blocks::BlockPool;
 use crate::loaded::{StepRows, Want};
 use crate::request::GenerateRequest;
-use crate::sequence::{Event, FinishReason, Next, TokenLoop};
+use crate::sequence::{Event, FinishReason, Needs, Next, TokenLoop};
 use realm_grammar::Grammars;
 
 /// The pool's size and the longest sequence, from the config and the model.
@@ -164,6 +164,8 @@ struct Core {
     running: Vec<Seq>,
     shared: Arc<Shared>,
     stats: SchedulerStats,
+    /// Decode step times by rows: where a draft token pays for its row.
+    cost: StepCost,
 }
 
 /// The engine thread's body: allocates the pool (reporting the outcome on `ready`), then
@@ -195,6 +197,7 @@ pub(crate) fn run(
         running: Vec::new(),
         shared,
         stats,
+        cost: StepCost::default(),
     };
     core.serve(&rx);
     core.close(&rx);
@@ -423,7 +426,7 @@ impl Core {
             let used = self.config.max_batch_tokens - budget + take + after;
             let cap = self.config.lookup.map_or(0, |c| c.step_rows.saturating_sub(used));
             let computed = s.computed;
-            let draft = self.draft_for(i, budget.saturating_sub(take + after).min(cap));
+            let draft = self.draft_for(i, budget.saturating_sub(take + after).min(cap), used);
             let upto = computed + take + draft.len();
             if !self.grow(i, upto) {
                 continue;
@@ -454,8 +457,9 @@ impl Core {
     }
 
     /// A prompt-lookup draft of at most `room` tokens for running sequence `i`, when it is
-    /// decoding greedily and not backing off.
-    fn draft_for(&mut self, i: usize, room: usize) -> Vec<u32> {
+    /// decoding, not backing off, and its drafts are likely enough to pay for their rows in a
+    /// step of `rows` rows so far.
+    fn draft_for(&mut self, i: usize, room: usize, rows: usize) -> Vec<u32> {
         let Some(c) = self.config.lookup else { return Vec::new() };
         let max_seq_len = self.sizes.max_seq_len;
         let s = &mut self.running[i];
@@ -468,7 +472,13 @@ impl Core {
             .min(max_seq_len.saturating_sub(s.tokens.len()))
             .min(s.lp.remaining().saturating_sub(1))
             .min(s.backoff.len);
-        lookup::draft(&s.tokens, &c, room)
+        let threshold = if c.measured { self.cost.threshold(rows) } else { 0.0 };
+        let worth = s.backoff.worth(threshold);
+        if worth == 0 && room > 0 {
+            // Not sent, but checked against the pick: the rate keeps following the text.
+            s.backoff.shadow = lookup::draft(&s.tokens, &c, 1).first().copied();
+        }
+        lookup::draft(&s.tokens, &c, room.min(worth))
     }
 
     fn seq_index(&self, id: u64) -> Option<usize> {
@@ -513,14 +523,26 @@ impl Core {
             }
             tables.push(&s.blocks);
         }
+        // Every logit row is read back when one of them needs its logits for sure; greedy
+        // rows under a constraint need them only where the constraint refuses their argmax,
+        // and read that row alone after the step.
         let sampled = members.iter().any(|m| {
             m.logit.is_some()
-                && self.running.iter().find(|s| s.id == m.id).is_some_and(|s| !s.lp.argmax_only())
+                && self
+                    .running
+                    .iter()
+                    .find(|s| s.id == m.id)
+                    .is_some_and(|s| s.lp.needs() == Needs::Logits)
         });
         let rows =
             RowsDesc { pos: &pos, seq: &seq, tables: &tables, block_size: self.config.block_size };
         let want = Want { rows: Logits::Rows(&logit_rows), logits: sampled, argmax: true };
         let step = StepRows { tokens: &tokens, rows };
+        // Prompt rows cost differently from decode rows: only decoding steps are timed.
+        let decoding = members.iter().all(|m| {
+            self.running.iter().find(|s| s.id == m.id).is_some_and(|s| s.computed >= s.prompt_len)
+        });
+        let started = now();
         let (engine, state) = (&self.engine, &mut self.state);
         let mut forward = || crate::block_on::block_on(engine.device.step(state, &step, &want));
         let result = if constrained.is_empty() {
@@ -546,6 +568,9 @@ impl Core {
             result
         };
         drop(tables);
+        if decoding && result.is_ok() {
+            self.cost.record(tokens.len(), now() - started);
+        }
         for (id, c) in constrained {
             if let Some(i) = self.seq_index(id) {
                 self.running[i].lp.put_constraint(Some(c));
@@ -590,9 +615,14 @@ impl Core {
                 }
                 continue;
             }
-            let next = match (self.running[i].lp.argmax_only(), out.ids.get(k)) {
-                (true, Some(&id)) => Next::Id(id),
-                _ => Next::Logits(out.logits.get(k * n_vocab..(k + 1) * n_vocab).unwrap_or(&[])),
+            let eager = out.logits.get(k * n_vocab..(k + 1) * n_vocab);
+            let mut lazy = Vec::new();
+            let next = match self.row_next(i, k, out.ids.get(k).copied(), eager, &mut lazy) {
+                Ok(next) => next,
+                Err(e) => {
+                    done.push((m.id, Err(e)));
+                    continue;
+                }
             };
             if let Some(reason) = self.advance(i, next) {
                 done.push((m.id, reason));
@@ -607,6 +637,37 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// What running sequence `i` picks its next token from, after a step whose logit row `k`
+    /// was its last: the argmax, the row's logits read with the step (`eager`), or, for a
+    /// greedy pick under a constraint that refuses the argmax, the row read now into `lazy`.
+    fn row_next<'a>(
+        &mut self,
+        i: usize,
+        k: usize,
+        argmax: Option<u32>,
+        eager: Option<&'a [f32]>,
+        lazy: &'a mut Vec<f32>,
+    ) -> Result<Next<'a>, RuntimeError> {
+        let lp = &mut self.running[i].lp;
+        Ok(match (lp.needs(), argmax, eager) {
+            (Needs::Argmax, Some(id), _) => Next::Id(id),
+            (Needs::Checked, Some(argmax), _) if lp.allows_best(argmax)? => Next::Id(argmax),
+            (Needs::Checked, Some(argmax), eager) => {
+                self.stats.refused += 1;
+                let logits = match eager {
+                    Some(l) => l,
+                    None => {
+                        let read = self.engine.device.read_logit_row(&self.state, k);
+                        *lazy = crate::block_on::block_on(read)?;
+                        lazy
+                    }
+                };
+                Next::Scored { logits, argmax }
+            }
+            _ => Next::Logits(eager.unwrap_or(&[])),
+        })
     }
 
     /// Registers the blocks of running sequence `i` that its last step filled.
@@ -674,7 +735,7 @@ impl Core {
         let s = &mut self.running[i];
         s.drafted += draft.len() as u32;
         s.accepted += accepted as u32;
-        s.backoff.record(accepted);
+        s.backoff.record(draft.len(), accepted);
         self.stats.draft_tokens += draft.len() as u64;
         self.stats.draft_accepted += accepted as u64;
         ended
@@ -690,6 +751,7 @@ impl Core {
             Err(e) => return Some(Err(e)),
         };
         s.lp.record(id);
+        s.backoff.observe(id);
         s.tokens.push(id);
         self.stats.generated_tokens += 1;
         let t = now();

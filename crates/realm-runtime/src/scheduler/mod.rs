@@ -104,6 +104,9 @@ pub struct SchedulerStats {
     pub masks: u64,
     pub mask_seconds: f64,
     pub mask_wait_seconds: f64,
+    /// Greedy picks under a constraint that refused the model's best token: their logit
+    /// rows were read after the step to find the best allowed one.
+    pub refused: u64,
     pub finished: u64,
     pub cancelled: u64,
     pub failed: u64,
