@@ -17,7 +17,18 @@ struct MapState {
 
 /// Starts reading `t`: everything recorded so far is submitted with the copy.
 pub(crate) fn read(gpu: &Gpu, t: &WgpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
-    let started = start(gpu, t);
+    read_range(gpu, t, 0, t.len())
+}
+
+/// Starts reading values `first..first + n` of `t` (only those are copied and mapped); a range
+/// past its end is an error.
+pub(crate) fn read_range(
+    gpu: &Gpu,
+    t: &WgpuTensor,
+    first: usize,
+    n: usize,
+) -> impl Future<Output = Result<Vec<f32>>> + use<> {
+    let started = start(gpu, t, first, n);
     #[cfg(not(target_arch = "wasm32"))]
     let device = gpu.device.clone();
     let check = gpu.checker("read");
@@ -72,9 +83,14 @@ fn poisoned() -> CoreError {
 
 type Started = Option<(wgpu::Buffer, Arc<Mutex<MapState>>, usize)>;
 
-fn start(gpu: &Gpu, t: &WgpuTensor) -> Result<Started> {
+fn start(gpu: &Gpu, t: &WgpuTensor, first: usize, n: usize) -> Result<Started> {
     gpu.check("read")?;
-    let n = t.len();
+    if first.checked_add(n).is_none_or(|end| end > t.len()) {
+        return Err(realm_core::shape_err(
+            "read",
+            format!("values {first}+{n} of a tensor of {}", t.len()),
+        ));
+    }
     if n == 0 {
         return Ok(None);
     }
@@ -85,7 +101,7 @@ fn start(gpu: &Gpu, t: &WgpuTensor) -> Result<Started> {
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    gpu.copy(t.buffer(), 0, &staging, 0, bytes)?;
+    gpu.copy(t.buffer(), (first * 4) as u64, &staging, 0, bytes)?;
     gpu.submit()?;
     let state = Arc::new(Mutex::new(MapState::default()));
     let cb = state.clone();

@@ -30,8 +30,8 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 pub use cases::{
-    add, argmax, attention, embed, errors, gather_rows, glu, matmul, rms_norm, rope, rope_kv,
-    scale, softcap,
+    add, argmax, attention, embed, errors, gather_rows, glu, matmul, read_rows, rms_norm, rope,
+    rope_kv, scale, softcap,
 };
 pub use harness::{random_weight, weight_types};
 pub use realm_backend_cpu::{CpuBackend, CpuConfig, CpuMode};

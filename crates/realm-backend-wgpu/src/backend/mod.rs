@@ -241,4 +241,20 @@ impl Backend for WgpuBackend {
     fn read(&self, t: &WgpuTensor) -> impl Future<Output = Result<Vec<f32>>> + use<> {
         readback::read(&self.gpu, t)
     }
+
+    fn read_rows(
+        &self,
+        t: &WgpuTensor,
+        first: usize,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>> + use<> {
+        // Rows past the end give a range past the end: refused there.
+        let (rows, cols) = (t.rows, t.cols);
+        let (first, count) = if first.checked_add(count).is_some_and(|end| end <= rows) {
+            (first * cols, count * cols)
+        } else {
+            (usize::MAX, 1)
+        };
+        readback::read_range(&self.gpu, t, first, count)
+    }
 }

@@ -136,3 +136,33 @@ pub(crate) fn argmax<B: Backend>(cx: &mut Cx<'_, B>) {
         cx.compare("argmax with ties", Check::Argmax, &b, &o)
     });
 }
+
+/// `read_rows`: the rows asked for, exactly as written (an f32 tensor round-trips); none; and
+/// past the end, an error.
+pub(crate) fn read_rows<B: Backend>(cx: &mut Cx<'_, B>) {
+    cx.case("read_rows", |cx, rng| {
+        let (rows, cols) = (7, 40);
+        let x = rng.vec(rows * cols, 1.0);
+        let (xb, _) = cx.input(rows, cols, &x)?;
+        ok("submit", "backend", cx.b.submit())?;
+        for (first, count) in [(0, rows), (2, 3), (6, 1), (7, 0)] {
+            let got =
+                ok("read_rows", "backend", crate::block_on(cx.b.read_rows(&xb, first, count)))?;
+            let want = &x[first * cols..(first + count) * cols];
+            if got != want {
+                let at = got.iter().zip(want).position(|(g, w)| g != w);
+                return Err(format!(
+                    "rows {first}+{count}: {} values read for {} written, first difference at {at:?}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        }
+        for (first, count) in [(6, 2), (8, 0), (usize::MAX, 2)] {
+            if crate::block_on(cx.b.read_rows(&xb, first, count)).is_ok() {
+                return Err(format!("rows {first}+{count} of {rows} were read"));
+            }
+        }
+        Ok(())
+    });
+}

@@ -24,6 +24,7 @@ pub(crate) fn all<B: Backend>(cx: &mut Cx<'_, B>) {
     basic::softcap(cx);
     basic::gather_rows(cx);
     basic::argmax(cx);
+    basic::read_rows(cx);
     errors::run(cx);
 }
 
@@ -69,6 +70,8 @@ entry! {
     gather_rows => basic::gather_rows;
     /// `argmax`, ties to the lowest index.
     argmax => basic::argmax;
+    /// `read_rows`: some rows of a tensor read back; past its end, an error.
+    read_rows => basic::read_rows;
     /// Bad shapes and bad weights must be errors (never panics, never silent success).
     errors => errors::run;
 }
