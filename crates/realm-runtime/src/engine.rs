@@ -115,6 +115,12 @@ impl Engine {
         self.device.info()
     }
 
+    /// The CPU backend's instruction-set level (x86_64's levels; `Portable` in the scalar mode
+    /// and on other targets), or `None` on a GPU backend.
+    pub fn cpu_isa(&self) -> Option<crate::CpuIsa> {
+        self.device.cpu_isa()
+    }
+
     /// Per-op GPU time so far (`DeviceOptions::profile` on a GPU backend), or why there is none.
     pub fn profile(&self) -> Profile {
         self.device.profile()

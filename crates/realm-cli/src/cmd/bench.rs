@@ -103,7 +103,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             "{}",
             json!({
                 "model": a.run.model.display().to_string(), "backend": info.name, "device": info.device,
-                "details": info.details, "cpu_isa": cpu_isa(&info), "threads": a.run.threads, "n_prompt": a.n_prompt, "n_gen": a.n_gen,
+                "details": info.details, "cpu_isa": engine.cpu_isa().map(|l| l.name()), "threads": a.run.threads, "n_prompt": a.n_prompt, "n_gen": a.n_gen,
                 "repetitions": a.reps, "tg_mode": if a.greedy { "greedy" } else { "fed" }, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "pp_runs": pp,
                 "tg_tok_s": tg_mean, "tg_tok_s_sd": tg_sd, "tg_runs": tg,
             })
@@ -262,11 +262,4 @@ pub fn perplexity(a: PerplexityArgs) -> anyhow::Result<()> {
         println!("perplexity: {ppl:.4} over {n_chunk} chunks of {n_ctx} tokens ({count} scored)");
     }
     Ok(())
-}
-
-/// The CPU backend's instruction-set level, from its details line `isa: LEVEL…` (null on
-/// other backends).
-fn cpu_isa(info: &realm_runtime::BackendInfo) -> Option<String> {
-    let line = info.details.iter().find_map(|d| d.strip_prefix("isa: "))?;
-    line.split_whitespace().next().map(str::to_string)
 }

@@ -136,6 +136,15 @@ impl Device {
         each!(self, l => l.info())
     }
 
+    /// The CPU backend's instruction-set level; `None` on a GPU backend.
+    pub fn cpu_isa(&self) -> Option<realm_backend_cpu::CpuIsa> {
+        match self {
+            Device::Cpu(l) => Some(l.backend.isa()),
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(_) => None,
+        }
+    }
+
     pub fn config(&self) -> &realm_model::ModelConfig {
         each!(self, l => &l.model.config)
     }
