@@ -23,7 +23,9 @@ themselves) and not the constrained ones, and this measures the constraint alone
 Mask time: /metrics before and after each model's run: realm_constrained_mask_seconds_total /
 realm_constrained_masks_total (time computing a mask per constrained token, on its own thread
 beside the forward pass) and realm_constrained_mask_wait_seconds_total / masks (how long steps
-waited for masks after their forward pass: what masks added to the step).
+waited for masks after their forward pass: what masks added to the step). Refused: the share
+of constrained tokens whose best token the constraint refused (realm_constrained_refused_total;
+greedy picks: those rows' logits were read after their step).
 
 Usage: scripts/bench-structured.py [--rounds 5] [--models smollm2,gemma3] [--json PATH]
 """
@@ -159,6 +161,7 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
                 single.append((tc, tf, k, i))
         m1 = metrics(url)
         batch = []  # (constrained agg tps, free agg tps)
+        batch_tokens = 0  # constrained tokens in the 8-stream sets
         reqs = [SCHEMAS[j % len(SCHEMAS)] for j in range(8)]
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             for r in range(rounds):
@@ -166,6 +169,7 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
                 outs = list(ex.map(lambda ps: post(url, constrained(*ps)), reqs))
                 tc = sum(o["usage"]["completion_tokens"] for o in outs) / (time.perf_counter() - t0)
                 ks = [o["usage"]["completion_tokens"] for o in outs]
+                batch_tokens += sum(ks)
                 t0 = time.perf_counter()
                 outs = list(ex.map(lambda pk: post(url, free(pk[0][0], pk[1])), zip(reqs, ks)))
                 tf = sum(o["usage"]["completion_tokens"] for o in outs) / (time.perf_counter() - t0)
@@ -175,10 +179,13 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
         proc.terminate()
         proc.wait(30)
 
-    def mask(a, b):
+    def mask(a, b, tokens):
         n = b["realm_constrained_masks_total"] - a["realm_constrained_masks_total"]
+        refused = b.get("realm_constrained_refused_total", 0) - a.get("realm_constrained_refused_total", 0)
         return {
             "masks": n,
+            "refused": refused,
+            "refused_share": refused / max(tokens, 1),
             "mask_us_per_token": 1e6 * (b["realm_constrained_mask_seconds_total"] - a["realm_constrained_mask_seconds_total"]) / max(n, 1),
             "wait_us_per_token": 1e6 * (b["realm_constrained_mask_wait_seconds_total"] - a["realm_constrained_mask_wait_seconds_total"]) / max(n, 1),
         }
@@ -189,9 +196,11 @@ def run_model(name: str, rounds: int, threads: int) -> dict:
         "model": name,
         "single": {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
                     "constrained_tps": statistics.median(c for c, _, _, _ in single), "free_tps": statistics.median(f for _, f, _, _ in single),
-                    "tokens_median": statistics.median(k for _, _, k, _ in single), **mask(m0, m1)},
+                    "tokens_median": statistics.median(k for _, _, k, _ in single),
+                    **mask(m0, m1, sum(k for _, _, k, _ in single))},
         "batch8": {"ratio_median": statistics.median(bratios), "ratio_min": min(bratios), "ratio_max": max(bratios),
-                    "constrained_tps": statistics.median(c for c, _ in batch), "free_tps": statistics.median(f for _, f in batch), **mask(m1, m2)},
+                    "constrained_tps": statistics.median(c for c, _ in batch), "free_tps": statistics.median(f for _, f in batch),
+                    **mask(m1, m2, batch_tokens)},
         "samples": {"single": single, "batch8": batch},
     }
 
@@ -211,12 +220,12 @@ def main() -> None:
     res = [run_model(m, a.rounds, a.threads) for m in a.models.split(",")]
     load1 = os.getloadavg()[0]
     print(f"structured output cost: {a.rounds} rounds, temperature {a.temperature}, {started}, load {load0:.2f} -> {load1:.2f}\n")
-    print("| model | streams | constrained tok/s | free tok/s | constrained / free (median, min–max) | answer tokens | mask µs/token | waited µs/token |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+    print("| model | streams | constrained tok/s | free tok/s | constrained / free (median, min–max) | answer tokens | mask µs/token | waited µs/token | refused |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in res:
         s, b = r["single"], r["batch8"]
-        print(f"| {r['model']} | 1 | {s['constrained_tps']:.1f} | {s['free_tps']:.1f} | {s['ratio_median']:.3f} ({s['ratio_min']:.3f}–{s['ratio_max']:.3f}) | {s['tokens_median']:.0f} | {s['mask_us_per_token']:.0f} | {s['wait_us_per_token']:.0f} |")
-        print(f"| {r['model']} | 8 | {b['constrained_tps']:.1f} | {b['free_tps']:.1f} | {b['ratio_median']:.3f} ({b['ratio_min']:.3f}–{b['ratio_max']:.3f}) | | {b['mask_us_per_token']:.0f} | {b['wait_us_per_token']:.0f} |")
+        print(f"| {r['model']} | 1 | {s['constrained_tps']:.1f} | {s['free_tps']:.1f} | {s['ratio_median']:.3f} ({s['ratio_min']:.3f}–{s['ratio_max']:.3f}) | {s['tokens_median']:.0f} | {s['mask_us_per_token']:.0f} | {s['wait_us_per_token']:.0f} | {100 * s['refused_share']:.1f}% |")
+        print(f"| {r['model']} | 8 | {b['constrained_tps']:.1f} | {b['free_tps']:.1f} | {b['ratio_median']:.3f} ({b['ratio_min']:.3f}–{b['ratio_max']:.3f}) | | {b['mask_us_per_token']:.0f} | {b['wait_us_per_token']:.0f} | {100 * b['refused_share']:.1f}% |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"started": started, "load": [load0, load1], "results": res}, f, indent=1)
