@@ -145,6 +145,27 @@ fn regex_and_grammar_answers_match() {
     assert!(depth.is_some(), "{text:?}");
 }
 
+/// Runs `reqs` at once on a scheduler: each answer matches its schema and is the same as the
+/// request alone in a `Session`. Returns the scheduler (for its stats).
+fn batch_matches_alone(e: Engine, reqs: &[(Value, GenerateRequest)]) -> Scheduler {
+    let expected: Vec<_> = reqs.iter().map(|(_, r)| alone(&e, r)).collect();
+    let s = Scheduler::start(e, SchedulerConfig::default()).unwrap();
+    let handles: Vec<_> = reqs.iter().map(|(_, r)| s.submit(r.clone()).unwrap()).collect();
+    for (k, h) in handles.into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let done = loop {
+            match h.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap() {
+                SeqEvent::Done(c) => break c,
+                SeqEvent::Failed(f) => panic!("request {k} failed: {f}"),
+                _ => {}
+            }
+        };
+        check(&reqs[k].0, &done.text);
+        assert_eq!((done.text, done.finish, done.tokens), expected[k], "request {k}");
+    }
+    s
+}
+
 #[test]
 fn a_batch_with_different_schemas_gives_each_its_own_answer() {
     let e = engine(SMOLLM2);
@@ -159,25 +180,7 @@ fn a_batch_with_different_schemas_gives_each_its_own_answer() {
             (schema, req)
         })
         .collect();
-    let expected: Vec<_> = reqs.iter().map(|(_, r)| alone(&e, r)).collect();
-    let s = Scheduler::start(e, SchedulerConfig::default()).unwrap();
-    let handles: Vec<_> = reqs.iter().map(|(_, r)| s.submit(r.clone()).unwrap()).collect();
-    for (k, h) in handles.into_iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let done = loop {
-            match h.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap() {
-                SeqEvent::Done(c) => break c,
-                SeqEvent::Failed(f) => panic!("request {k} failed: {f}"),
-                _ => {}
-            }
-        };
-        check(&reqs[k].0, &done.text);
-        assert_eq!(
-            (done.text.clone(), done.finish, done.tokens.clone()),
-            expected[k],
-            "request {k}"
-        );
-    }
+    let s = batch_matches_alone(e, &reqs);
     let st = s.stats();
     assert!(st.masks > 0 && st.mask_seconds > 0.0, "{st:?}");
     // An invalid schema is refused at submit, naming the problem.
@@ -207,21 +210,7 @@ fn a_greedy_constrained_batch_reads_only_refused_rows() {
             (schema.clone(), request(&e, user, ConstraintSpec::JsonSchema(schema), true, i as u64))
         })
         .collect();
-    let expected: Vec<_> = reqs.iter().map(|(_, r)| alone(&e, r)).collect();
-    let s = Scheduler::start(e, SchedulerConfig::default()).unwrap();
-    let handles: Vec<_> = reqs.iter().map(|(_, r)| s.submit(r.clone()).unwrap()).collect();
-    for (k, h) in handles.into_iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let done = loop {
-            match h.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap() {
-                SeqEvent::Done(c) => break c,
-                SeqEvent::Failed(f) => panic!("request {k} failed: {f}"),
-                _ => {}
-            }
-        };
-        check(&reqs[k].0, &done.text);
-        assert_eq!((done.text, done.finish, done.tokens), expected[k], "request {k}");
-    }
+    let s = batch_matches_alone(e, &reqs);
     let st = s.stats();
     // Greedy picks compute no masks beside the step; some best tokens were refused.
     assert!(st.masks == 0 && st.refused > 0, "{st:?}");
