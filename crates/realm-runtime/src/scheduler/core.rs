@@ -501,14 +501,24 @@ impl Core {
         let (mut tokens, mut pos, mut seq, mut logit_rows) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut tables: Vec<&[u32]> = Vec::new();
+        // Every logit row is read back when one of them needs its logits for sure (`sampled`);
+        // greedy rows under a constraint need them only where the constraint refuses their
+        // argmax, and read that row alone after the step. Prompt rows cost differently from
+        // decode rows: only steps that only decode are timed (`decoding`).
+        let (mut sampled, mut decoding) = (false, true);
         for (k, m) in members.iter_mut().enumerate() {
-            let Some(s) = self.running.iter().find(|s| s.id == m.id) else { continue };
+            let Some(s) = self.running.iter().find(|s| s.id == m.id) else {
+                decoding = false;
+                continue;
+            };
+            decoding &= s.computed >= s.prompt_len;
             for p in s.computed..s.computed + m.rows {
                 tokens.push(s.tokens[p]);
                 pos.push(p as u32);
                 seq.push(k as u32);
             }
             if s.computed + m.rows == s.tokens.len() {
+                sampled |= s.lp.needs() == Needs::Logits;
                 m.logit = Some(logit_rows.len());
                 logit_rows.push(tokens.len() as u32 - 1);
                 // Each draft token: a row after the pending one, and its argmax.
@@ -523,25 +533,10 @@ impl Core {
             }
             tables.push(&s.blocks);
         }
-        // Every logit row is read back when one of them needs its logits for sure; greedy
-        // rows under a constraint need them only where the constraint refuses their argmax,
-        // and read that row alone after the step.
-        let sampled = members.iter().any(|m| {
-            m.logit.is_some()
-                && self
-                    .running
-                    .iter()
-                    .find(|s| s.id == m.id)
-                    .is_some_and(|s| s.lp.needs() == Needs::Logits)
-        });
         let rows =
             RowsDesc { pos: &pos, seq: &seq, tables: &tables, block_size: self.config.block_size };
         let want = Want { rows: Logits::Rows(&logit_rows), logits: sampled, argmax: true };
         let step = StepRows { tokens: &tokens, rows };
-        // Prompt rows cost differently from decode rows: only decoding steps are timed.
-        let decoding = members.iter().all(|m| {
-            self.running.iter().find(|s| s.id == m.id).is_some_and(|s| s.computed >= s.prompt_len)
-        });
         let started = now();
         let (engine, state) = (&self.engine, &mut self.state);
         let mut forward = || crate::block_on::block_on(engine.device.step(state, &step, &want));
